@@ -1,0 +1,21 @@
+# ocr_pipeline — the front door. `make test` is what CI runs (.ci/run).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export OMP_THREAD_LIMIT ?= 1
+
+.PHONY: setup test evaluate bench clean
+
+setup:
+	bash scripts/setup.sh
+
+test: setup
+	$(PY) -m pytest ocr_pipeline_tests
+
+evaluate: setup
+	$(PY) bench/evaluate.py
+
+bench: setup
+	$(PY) bench/engine_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""The verification engine: load -> preprocess -> OCR -> verify, plain Python without Dagster."""

