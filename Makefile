@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export OMP_THREAD_LIMIT ?= 1
 
-.PHONY: setup test evaluate bench clean
+.PHONY: setup test evaluate bench demo demo-once clean
 
 setup:
 	bash scripts/setup.sh
@@ -19,3 +19,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+demo: setup
+	$(PY) scripts/demo.py
+
+demo-once: setup
+	$(PY) scripts/demo.py --once

@@ -1,0 +1,287 @@
+"""Loading an uploaded file into pages: PDF (pypdfium2), JPEG, PNG and TIFF (Pillow).
+
+The format is decided by the file's magic bytes, never by its name. Every problem with the file ends
+in a ``DocumentError`` with a stable code, never in a library exception:
+
+- ``FILE_TOO_LARGE``: more bytes than ``max_file_bytes``, more pages than ``max_pages``, or an image
+  whose header declares more pixels than ``max_pixels_per_page`` (checked before any pixel is decoded,
+  so a decompression bomb costs neither time nor memory). A PDF page is rasterised at ``pdf_dpi``, or
+  at the lower resolution that keeps it within ``max_pixels_per_page`` (a poster-sized page is
+  scaled down, not refused).
+- ``UNSUPPORTED_FORMAT``: empty files, anything that is not PDF/JPEG/PNG/TIFF (HTML, SVG, GIF, ZIP,
+  executables...), and password-protected PDFs: the file is intact but cannot be opened without the
+  password, so the applicant has to upload an unprotected copy.
+- ``CORRUPT_FILE``: truncated or damaged files of a supported format, PDFs without pages.
+
+Images come out as uint8 arrays, grayscale ``(h, w)`` or BGR ``(h, w, 3)`` (OpenCV's order), with the
+EXIF orientation applied; alpha is composited onto white, CMYK/palette/16-bit/float are converted.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .models import DocumentError, EngineSettings, ErrorCode, Page
+
+log = logging.getLogger(__name__)
+
+_PDF_HEADER_WINDOW = 1024  # PDF readers accept junk before "%PDF-" in the first kilobyte
+
+# Pillow decoders to allow: a JPEG/PNG/TIFF magic must not let any other plugin parse the bytes.
+_PILLOW_FORMATS = {"jpeg": ["JPEG", "MPO"], "png": ["PNG"], "tiff": ["TIFF"]}
+
+_NOT_SUPPORTED_HINTS = (
+    (b"GIF8", "GIF image"),
+    (b"BM", "BMP image"),
+    (b"RIFF", "RIFF container (WebP/AVI/WAV)"),
+    (b"PK\x03\x04", "ZIP archive (DOCX/XLSX/ODT?)"),
+    (b"\xd0\xcf\x11\xe0", "legacy MS Office document"),
+    (b"MZ", "Windows executable"),
+    (b"\x7fELF", "ELF executable"),
+    (b"{\\rtf", "RTF document"),
+    (b"\x00\x00\x00\x0cjP", "JPEG 2000 image"),
+)
+
+
+def detect_format(data: bytes) -> str:
+    """Return "pdf", "jpeg", "png" or "tiff" from the magic bytes of ``data``.
+
+    Raises ``DocumentError(UNSUPPORTED_FORMAT)`` for anything else (empty input included), with a
+    message naming what the bytes look like when that is recognisable.
+    """
+    if not data:
+        raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT, "empty file (0 bytes)")
+    head = bytes(data[:_PDF_HEADER_WINDOW])
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if b"%PDF-" in head:
+        return "pdf"
+    raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT, f"not a PDF, JPEG, PNG or TIFF file: {_describe(head)}")
+
+
+def _describe(head: bytes) -> str:
+    for magic, name in _NOT_SUPPORTED_HINTS:
+        if head.startswith(magic):
+            return f"looks like a {name}"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "looks like an HTML page"
+    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
+        return "looks like an SVG image"
+    if text.startswith(b"<?xml") or text.startswith(b"<"):
+        return "looks like XML/markup"
+    return f"unknown signature {head[:8].hex(' ')}"
+
+
+def load_document(data: bytes, settings: EngineSettings) -> list[Page]:
+    """Decode an uploaded file into pages (numbered from 1).
+
+    PDF pages carry their text layer in ``Page.text_layer``; a page whose text layer has at least
+    ``settings.text_layer_min_chars`` characters is not rasterised (``image`` is None), since its text
+    needs no OCR. Image pages carry a uint8 grayscale or BGR array. Raises ``DocumentError`` for files
+    that are too large, unsupported or corrupt (see the module docstring).
+    """
+    if len(data) > settings.max_file_bytes:
+        raise DocumentError(ErrorCode.FILE_TOO_LARGE,
+                            f"file has {len(data)} bytes, the limit is {settings.max_file_bytes}")
+    kind = detect_format(data)
+    if kind == "pdf":
+        return _load_pdf(data, settings)
+    return _load_image(data, kind, settings)
+
+
+# ------------------------------------------------------------------------------------------------ PDF
+
+def _load_pdf(data: bytes, settings: EngineSettings) -> list[Page]:
+    import pypdfium2 as pdfium
+
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as error:
+        if getattr(error, "err_code", None) == pdfium.raw.FPDF_ERR_PASSWORD:
+            raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT, "password-protected PDF") from None
+        raise DocumentError(ErrorCode.CORRUPT_FILE, f"PDF cannot be opened: {error}") from None
+    try:
+        document.init_forms()  # so that filled-in form fields are rendered
+        page_count = len(document)
+        if page_count == 0:
+            raise DocumentError(ErrorCode.CORRUPT_FILE, "PDF has no pages")
+        if page_count > settings.max_pages:
+            raise DocumentError(ErrorCode.FILE_TOO_LARGE,
+                                f"PDF has {page_count} pages, the limit is {settings.max_pages}")
+        return [_load_pdf_page(document, index, settings) for index in range(page_count)]
+    except DocumentError:
+        raise
+    except (pdfium.PdfiumError, ValueError, OSError) as error:
+        raise DocumentError(ErrorCode.CORRUPT_FILE, f"PDF cannot be read: {error}") from None
+    finally:
+        document.close()
+
+
+def _load_pdf_page(document, index: int, settings: EngineSettings) -> Page:
+    page = document[index]
+    try:
+        textpage = page.get_textpage()
+        try:
+            text = textpage.get_text_range()
+        finally:
+            textpage.close()
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if not is_readable_text(text):
+            log.info("PDF page %d: text layer of %d chars looks like garbage, ignored", index + 1, len(text))
+            text = ""
+        if len(text.strip()) >= settings.text_layer_min_chars:
+            return Page(number=index + 1, image=None, text_layer=text)
+        width_pt, height_pt = page.get_size()
+        scale = _pdf_scale(width_pt, height_pt, settings)
+        bitmap = page.render(scale=scale, grayscale=True, draw_annots=True)
+        try:
+            image = np.array(bitmap.to_numpy(), dtype=np.uint8, copy=True)
+        finally:
+            bitmap.close()
+        if image.ndim == 3:  # pdfium may pick a colour format despite grayscale=True
+            image = image[..., 0].copy() if image.shape[2] == 1 else _bgr_to_gray(image[..., :3])
+        return Page(number=index + 1, image=image, text_layer=text or None)
+    finally:
+        page.close()
+
+
+def is_readable_text(text: str) -> bool:
+    """False for a text layer that is mostly not letters, digits, spaces or punctuation.
+
+    PDFs whose fonts lack a Unicode map extract as control characters or private-use code points;
+    such a page must be OCR'd instead.
+    """
+    stripped = "".join(text.split())
+    if not stripped:
+        return True
+    readable = sum(1 for c in stripped if c.isalnum() or c in _PUNCTUATION)
+    return readable >= 0.85 * len(stripped)
+
+
+_PUNCTUATION = set(".,:;!?\"'«»„“”‘’()[]{}<>-‐‑‒–—―/\\|№#%&*+=_@$€₸§°•·…~^`")
+
+
+def _pdf_scale(width_pt: float, height_pt: float, settings: EngineSettings) -> float:
+    """Pixels per PDF point: ``pdf_dpi``, lowered when the page would exceed the pixel limit."""
+    if not (width_pt > 0 and height_pt > 0) or not math.isfinite(width_pt * height_pt):
+        raise DocumentError(ErrorCode.CORRUPT_FILE, f"PDF page has an invalid size {width_pt}x{height_pt} pt")
+    scale = settings.pdf_dpi / 72.0
+    pixels = width_pt * height_pt * scale * scale
+    if pixels > settings.max_pixels_per_page:
+        scale *= math.sqrt(settings.max_pixels_per_page / pixels) * 0.999
+        log.info("PDF page of %.0fx%.0f pt rasterised at %.0f DPI to stay within the pixel limit",
+                 width_pt, height_pt, scale * 72)
+    if width_pt * scale < 1 or height_pt * scale < 1:
+        raise DocumentError(ErrorCode.CORRUPT_FILE, f"PDF page has a degenerate size {width_pt}x{height_pt} pt")
+    return scale
+
+
+# --------------------------------------------------------------------------------------------- images
+
+def _load_image(data: bytes, kind: str, settings: EngineSettings) -> list[Page]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[kind])
+    except Image.DecompressionBombError as error:
+        raise DocumentError(ErrorCode.FILE_TOO_LARGE, f"image too large: {error}") from None
+    except Exception as error:  # Pillow raises many types for broken headers
+        raise DocumentError(ErrorCode.CORRUPT_FILE, f"{kind.upper()} cannot be decoded: {_short(error)}") from None
+    with image:
+        frame_count = getattr(image, "n_frames", 1) if kind == "tiff" else 1
+        if frame_count > settings.max_pages:
+            raise DocumentError(ErrorCode.FILE_TOO_LARGE,
+                                f"TIFF has {frame_count} pages, the limit is {settings.max_pages}")
+        pages = []
+        for index in range(frame_count):
+            try:
+                if index:
+                    image.seek(index)
+                _check_pixels(image.size, index + 1, settings)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    image.load()
+                    array = image_to_array(_upright(image))
+            except DocumentError:
+                raise
+            except Image.DecompressionBombError as error:
+                raise DocumentError(ErrorCode.FILE_TOO_LARGE, f"image too large: {error}") from None
+            except Exception as error:  # truncated data, bad chunks, unsupported compression...
+                raise DocumentError(ErrorCode.CORRUPT_FILE,
+                                    f"{kind.upper()} cannot be decoded (page {index + 1}): {_short(error)}") from None
+            pages.append(Page(number=index + 1, image=array))
+    return pages
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a broken EXIF block is ignored rather than failing the page."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception as error:
+        log.info("EXIF orientation ignored: %s", _short(error))
+        return image
+
+
+def _check_pixels(size: tuple[int, int], number: int, settings: EngineSettings) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise DocumentError(ErrorCode.CORRUPT_FILE, f"page {number} has an invalid size {width}x{height}")
+    if width * height > settings.max_pixels_per_page:
+        raise DocumentError(ErrorCode.FILE_TOO_LARGE,
+                            f"page {number} is {width}x{height} pixels, the limit is "
+                            f"{settings.max_pixels_per_page} pixels")
+
+
+def _short(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def image_to_array(image: Image.Image) -> np.ndarray:
+    """A Pillow image as a uint8 array: grayscale ``(h, w)`` or BGR ``(h, w, 3)``.
+
+    Alpha is composited onto white; palette, CMYK, YCbCr and LAB become BGR (or gray for grayscale
+    palettes); 16-bit and 32-bit integer images are scaled to 8 bits; float images are stretched to
+    their own range.
+    """
+    mode = image.mode
+    if mode == "1":
+        return np.asarray(image.convert("L"))
+    if mode == "L":
+        return np.asarray(image)
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        values = np.asarray(image.convert("I") if mode != "I" else image).astype(np.int64)
+        top = 65535 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255
+        return (np.clip(values, 0, top) * 255 // top).astype(np.uint8)
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        low, high = float(values.min(initial=0)), float(values.max(initial=0))
+        if high <= low:
+            return np.full(values.shape, 255, np.uint8)
+        return ((values - low) * (255.0 / (high - low))).astype(np.uint8)
+    if mode in ("P", "PA", "LA", "La", "RGBA", "RGBa"):
+        rgba = image.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            rgba = Image.alpha_composite(background, rgba)
+        image = rgba.convert("RGB")
+    elif mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image)[..., ::-1])
+
+
+def _bgr_to_gray(bgr: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2GRAY)

@@ -1,0 +1,237 @@
+"""Tesseract OCR of one prepared page (pytesseract), with orientation correction by OSD when needed.
+
+Every Tesseract call runs with ``OMP_THREAD_LIMIT=1`` (OpenMP threads oversubscribe the cores and
+make Tesseract several times slower) and a timeout. The image is handed over as an uncompressed BMP
+written by OpenCV (a few milliseconds), not as the PNG pytesseract would encode.
+
+Orientation (90/180/270 degrees) costs an extra Tesseract call (OSD, ``--psm 0``), so it is only
+asked for when the page's text lines run vertically or when the first reading looks poor (few
+confident words); the page is then read again turned, and the better reading is kept.
+
+A page whose OCR exceeds ``settings.ocr_timeout_seconds`` raises
+``DocumentError(UNREADABLE_DOCUMENT)``: a page that takes that long is noise or a picture, and going on
+with the other pages would multiply the wait.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from typing import Optional
+
+import cv2
+import numpy as np
+import pytesseract
+
+from .models import DocumentError, EngineSettings, ErrorCode, OcrWord, PageText
+from .preprocess import rotate_right_angle, text_lines_vertical
+
+log = logging.getLogger(__name__)
+
+# A reading is "poor" when fewer than this share of its words are confident, letter-only words.
+POOR_READING_SHARE = 0.25
+CONFIDENT_WORD = 80.0
+MIN_WORDS_FOR_JUDGEMENT = 8
+
+_WORD_RE = re.compile(r"[^\W\d_]{3,}[.,:;!?»\")]*", re.UNICODE)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _ensure_single_thread() -> None:
+    # pytesseract passes os.environ to every Tesseract process it starts.
+    if os.environ.get("OMP_THREAD_LIMIT") != "1":
+        os.environ["OMP_THREAD_LIMIT"] = "1"
+
+
+def _write_image(image: np.ndarray, directory: str) -> str:
+    path = os.path.join(directory, "page.bmp")
+    if not cv2.imwrite(path, image):
+        raise OSError(f"cannot write {path}")
+    return path
+
+
+def _tesseract(call, image: np.ndarray, timeout: float, **kwargs):
+    """Run a pytesseract function on ``image`` via a BMP file; ``_Timeout`` when it runs too long."""
+    _ensure_single_thread()
+    with tempfile.TemporaryDirectory(prefix="ocr-") as directory:
+        path = _write_image(image, directory)
+        try:
+            return call(path, timeout=timeout, **kwargs)
+        except RuntimeError as error:
+            if "timeout" in str(error).lower():
+                raise _Timeout(str(error)) from None
+            raise
+
+
+@dataclass
+class _Reading:
+    page: PageText
+    score: float  # share of confident letter words; higher is better
+
+    @property
+    def poor(self) -> bool:
+        return self.score < POOR_READING_SHARE
+
+
+def read_text(image: np.ndarray, page_number: int, settings: EngineSettings, psm: int = 3) -> PageText:
+    """One Tesseract pass (``image_to_data``) over ``image`` as it is: words, boxes, lines, confidence.
+
+    Raises ``DocumentError(UNREADABLE_DOCUMENT)`` on timeout or when Tesseract rejects the image.
+    """
+    try:
+        data = _tesseract(pytesseract.image_to_data, image, settings.ocr_timeout_seconds,
+                          lang=settings.languages, config=f"--psm {psm}",
+                          output_type=pytesseract.Output.DICT)
+    except _Timeout:
+        raise DocumentError(ErrorCode.UNREADABLE_DOCUMENT,
+                            f"OCR of page {page_number} took longer than {settings.ocr_timeout_seconds:g} s") from None
+    except pytesseract.TesseractError as error:
+        log.warning("Tesseract failed on page %d: %s", page_number, error)
+        raise DocumentError(ErrorCode.UNREADABLE_DOCUMENT, f"OCR failed on page {page_number}") from None
+    return page_text_from_data(data, page_number, (image.shape[1], image.shape[0]))
+
+
+def page_text_from_data(data: dict, page_number: int, image_size: tuple[int, int]) -> PageText:
+    """Build a ``PageText`` from pytesseract's ``image_to_data`` dictionary (Tesseract's reading order)."""
+    words: list[OcrWord] = []
+    lines: list[list[str]] = []
+    current_line = None
+    for i, text in enumerate(data.get("text", [])):
+        text = (text or "").strip()
+        confidence = float(data["conf"][i])
+        if not text or confidence < 0:
+            continue
+        line = (int(data["block_num"][i]), int(data["par_num"][i]), int(data["line_num"][i]))
+        words.append(OcrWord(text=text, confidence=confidence, left=int(data["left"][i]),
+                             top=int(data["top"][i]), width=int(data["width"][i]),
+                             height=int(data["height"][i]), line=line))
+        if line != current_line:
+            lines.append([])
+            current_line = line
+        lines[-1].append(text)
+    mean = round(sum(w.confidence for w in words) / len(words), 2) if words else 0.0
+    return PageText(number=page_number, text="\n".join(" ".join(line) for line in lines), words=words,
+                    mean_confidence=mean, source="ocr", rotation=0, image_size=image_size)
+
+
+def reading_score(page: PageText) -> float:
+    """Share of the page's words that are confident words of three or more letters (0..1).
+
+    An upright page of text scores about 0.5 (the rest is short words, numbers, punctuation); a page
+    read upside down or sideways scores under 0.1.
+    """
+    if not page.words:
+        return 0.0
+    good = sum(1 for w in page.words if w.confidence >= CONFIDENT_WORD and _WORD_RE.fullmatch(w.text))
+    return good / len(page.words)
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """Tesseract OSD: turn the image clockwise by ``rotate`` degrees to make it upright."""
+
+    rotate: int
+    confidence: float
+
+
+def detect_orientation(image: np.ndarray, settings: EngineSettings) -> Optional[Orientation]:
+    """Tesseract OSD on a half-size copy of ``image``; None when OSD cannot tell (too little text)."""
+    small = cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) \
+        if min(image.shape[:2]) > 1200 else image
+    try:
+        result = _tesseract(pytesseract.image_to_osd, small, min(settings.ocr_timeout_seconds, 30.0),
+                            output_type=pytesseract.Output.DICT)
+    except (_Timeout, pytesseract.TesseractError) as error:
+        log.info("orientation not detected: %s", str(error)[:200])
+        return None
+    return Orientation(rotate=int(result.get("rotate", 0)) % 360,
+                       confidence=float(result.get("orientation_conf", 0.0)))
+
+
+def ocr_page(image: np.ndarray, page_number: int, settings: EngineSettings) -> PageText:
+    """Read one prepared page (uint8 gray or BGR) with Tesseract, turned upright if it was rotated.
+
+    ``PageText.rotation`` is the clockwise turn applied (0, 90, 180, 270); words' boxes refer to the
+    image as turned. Raises ``DocumentError(UNREADABLE_DOCUMENT)`` on OCR timeout or Tesseract failure.
+    """
+    image = np.ascontiguousarray(image)
+    osd_done = False
+    rotation = 0
+    if text_lines_vertical(image):
+        orientation = detect_orientation(image, settings)
+        osd_done = True
+        if orientation and orientation.rotate in (90, 270):
+            rotation = orientation.rotate
+    best = _read(image, rotation, page_number, settings)
+    if not best.poor or len(best.page.words) < MIN_WORDS_FOR_JUDGEMENT and best.page.words:
+        return best.page
+
+    candidates: list[int] = []
+    if not osd_done:
+        orientation = detect_orientation(image, settings)
+        if orientation and orientation.rotate:
+            candidates.append(orientation.rotate)
+    elif rotation:
+        candidates.append((rotation + 180) % 360)  # OSD may confuse 90 with 270
+    for candidate in candidates:
+        reading = _read(image, candidate, page_number, settings)
+        log.debug("page %d: rotation %d scores %.2f (was %d: %.2f)", page_number, candidate,
+                  reading.score, best.page.rotation, best.score)
+        if reading.score > best.score:
+            best = reading
+    return best.page
+
+
+def _read(image: np.ndarray, rotation: int, page_number: int, settings: EngineSettings) -> _Reading:
+    page = read_text(rotate_right_angle(image, rotation), page_number, settings)
+    page.rotation = rotation
+    return _Reading(page, reading_score(page))
+
+
+def engine_versions() -> dict[str, str]:
+    """Versions of the engine's parts: Tesseract, OpenCV, pypdfium2/PDFium, Pillow, this package.
+
+    Computed once per process (Tesseract's version needs a subprocess); each call returns a fresh copy.
+    """
+    return dict(_engine_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _engine_versions() -> tuple[tuple[str, str], ...]:
+    versions = {"ocr_pipeline": _package_version()}
+    try:
+        versions["tesseract"] = str(pytesseract.get_tesseract_version())
+    except Exception as error:  # Tesseract missing: the OCR itself will fail loudly
+        log.warning("Tesseract version unavailable: %s", error)
+        versions["tesseract"] = "unavailable"
+    versions["opencv"] = cv2.__version__
+    try:
+        import pypdfium2.version as pdfium_version
+
+        versions["pypdfium2"] = str(pdfium_version.PYPDFIUM_INFO)
+        versions["pdfium"] = str(pdfium_version.PDFIUM_INFO)
+    except Exception:
+        versions["pypdfium2"] = "unavailable"
+    import PIL
+
+    versions["pillow"] = PIL.__version__
+    versions["pytesseract"] = str(getattr(pytesseract, "__version__", "unknown"))
+    return tuple(versions.items())
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("ocr_pipeline")
+    except Exception:
+        from ocr_pipeline import __version__
+
+        return __version__

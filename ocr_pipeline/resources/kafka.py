@@ -1,0 +1,42 @@
+"""Kafka as a Dagster resource: connection settings (SASL/SSL) for the request topic."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import dagster as dg
+
+if TYPE_CHECKING:
+    from ..kafka_source import KafkaSettings
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """The topic the mobile app publishes requests to, and how to reach its brokers."""
+
+    bootstrap_servers: str
+    topic: str
+    group_id: str = "nohd_MSB"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: Optional[str] = None
+    sasl_username: Optional[str] = None
+    sasl_password: Optional[str] = None
+    ssl_cafile: Optional[str] = None
+    start_from: str = "earliest"
+    request_timeout_ms: int = 10_000
+
+    def settings(self) -> "KafkaSettings":
+        """The plain-Python settings ``ocr_pipeline.kafka_source`` works with."""
+        from ..kafka_source import KafkaSettings
+
+        return KafkaSettings(
+            bootstrap_servers=self.bootstrap_servers,
+            topic=self.topic,
+            group_id=self.group_id,
+            security_protocol=self.security_protocol,
+            sasl_mechanism=self.sasl_mechanism,
+            sasl_username=self.sasl_username,
+            sasl_password=self.sasl_password,
+            ssl_cafile=self.ssl_cafile,
+            start_from=self.start_from,
+            request_timeout_ms=self.request_timeout_ms,
+        )

@@ -1,0 +1,149 @@
+"""Helpers for the orchestration tests (store, sensor, IO manager, daemon end to end).
+
+Plain functions and context managers; the session fixtures of ``conftest.py`` start the services.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from ocr_pipeline.engine.iin import checksum_digit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_request_ids = itertools.count(random.randint(10**6, 10**9) * 1000)
+
+
+def new_request_id() -> int:
+    """A request_id no other test in this session uses (tests share one database)."""
+    return next(_request_ids)
+
+
+def make_iin(birth: str = "960125", gender_digit: str = "4", serial: str = "0001") -> str:
+    """A valid IIN: birth date YYMMDD, century/gender digit (3 male / 4 female, 1900s), a serial, checksum.
+
+    Serials whose control digit would be 10 are skipped by bumping the serial.
+    """
+    number = int(serial)
+    while True:
+        first11 = f"{birth}{gender_digit}{number:04d}"
+        control = checksum_digit(first11)
+        if control is not None:
+            return first11 + str(control)
+        number += 1
+
+
+def event_dict(request_id: int, s3_path: str, iin: str, last_name: str, first_name: str,
+               second_name: str = "", **extra: Any) -> dict[str, Any]:
+    """An event as the mobile app publishes it."""
+    return {"request_id": request_id, "s3_path": s3_path, "iin": iin, "last_name": last_name,
+            "first_name": first_name, "second_name": second_name, **extra}
+
+
+def event_bytes(**fields: Any) -> bytes:
+    """``event_dict(**fields)`` as the JSON value of a Kafka record (UTF-8, Cyrillic unescaped)."""
+    return json.dumps(event_dict(**fields), ensure_ascii=False).encode("utf-8")
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.5,
+             what: str = "condition", on_timeout: Optional[Callable[[], str]] = None) -> Any:
+    """Poll ``condition()`` until it returns something truthy; AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            detail = on_timeout() if on_timeout else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{detail}")
+        time.sleep(interval)
+
+
+def write_dagster_home(path: Path) -> Path:
+    """A DAGSTER_HOME holding the repository's deployment dagster.yaml (Postgres via DAGSTER_PG_URL)."""
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "dagster.yaml", path / "dagster.yaml")
+    return path
+
+
+class DaemonProcess:
+    """``dagster-daemon run -w workspace.yaml`` as a child process, with its log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.process: Optional[subprocess.Popen] = None
+
+    def start(self) -> "DaemonProcess":
+        daemon = str(Path(sys.executable).parent / "dagster-daemon")
+        log_file = open(self.log_path, "ab")
+        try:
+            self.process = subprocess.Popen(
+                [daemon, "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+                cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        finally:
+            log_file.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> None:
+        """Send ``sig`` to the daemon's process group (daemon, code server, run workers); wait; then kill."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def kill_daemon_only(self, sig: int) -> None:
+        """Send ``sig`` to the daemon process alone (its children get what the daemon does with them)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left of the process group (code server, run workers) after a stop."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def running_daemon(env: dict[str, str], log_path: Path) -> Iterator[DaemonProcess]:
+    """Start the daemon; on exit stop it and everything it started (its process group)."""
+    daemon = DaemonProcess(env, log_path).start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        daemon.kill_group()
