@@ -1,4 +1,5 @@
-"""``ocr-pipeline``: the command line. ``verify`` runs the engine on one local file (no Kafka, S3 or Postgres)."""
+"""``ocr-pipeline``: the command line. ``verify`` runs the engine on one local file (no Kafka, S3 or Postgres);
+``serve`` runs the HTTP API."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
         "--accept", action="append", metavar="TYPE",
         help="accepted document type (repeatable); others end in DOCUMENT_TYPE_NOT_ACCEPTED",
     )
+
+    serve = commands.add_parser("serve", help="run the HTTP API (configured by environment variables)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     return parser
 
 
@@ -78,6 +83,26 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_VERDICT
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .api import ApiSettings, create_app
+    from .api.log_masking import install_iin_masking
+
+    if not args.verbose:
+        logging.getLogger("ocr_pipeline").setLevel(logging.INFO)
+        logging.getLogger("uvicorn").setLevel(logging.INFO)
+    install_iin_masking()
+    try:
+        settings = ApiSettings.from_env()
+    except ValueError as error:
+        return _usage_error(str(error))
+    # log_config=None: uvicorn's loggers go through the root handler and its IIN masking
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None,
+                timeout_graceful_shutdown=10)
+    return EXIT_VERDICT
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ocr-pipeline`` console script; returns the process exit code."""
     args = _parser().parse_args(argv)
@@ -89,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "verify":
             return _verify(args)
+        if args.command == "serve":
+            return _serve(args)
     except Exception:  # noqa: BLE001 - the CLI's promise: exit 1 with a message, never a bare traceback
         logging.getLogger(__name__).exception("internal failure")
         return EXIT_INTERNAL_ERROR

@@ -56,7 +56,7 @@ def _load_in_clean_environment(extra_env: dict[str, str] | None = None) -> dict:
 def test_definitions_load_without_environment():
     loaded = _load_in_clean_environment()
     assert loaded["executor"] == "in_process"
-    assert loaded["sensors"] == ["kafka_requests_sensor", "request_run_failure_sensor"]
+    assert loaded["sensors"] == ["kafka_requests_sensor", "purge_document_files_sensor", "request_run_failure_sensor"]
     assert loaded["sensor_status"]["kafka_requests_sensor"] == "RUNNING"
     assert loaded["sensor_targets"]["kafka_requests_sensor"] == ["verify_request"]
     assert loaded["resources"] == ["documents", "kafka", "verdict_io_manager", "verdict_store"]

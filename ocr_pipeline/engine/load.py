@@ -7,7 +7,7 @@ in a ``DocumentError`` with a stable code, never in a library exception:
   whose header declares more pixels than ``max_pixels_per_page`` (checked before any pixel is decoded,
   so a decompression bomb costs neither time nor memory). A PDF page is rasterised at ``pdf_dpi``, or
   at the lower resolution that keeps it within ``max_pixels_per_page`` (a poster-sized page is
-  scaled down, not refused).
+  scaled down, not refused), to grayscale with colour ink (blue stamps) dropped.
 - ``UNSUPPORTED_FORMAT``: empty files, anything that is not PDF/JPEG/PNG/TIFF (HTML, SVG, GIF, ZIP,
   executables...), and password-protected PDFs: the file is intact but cannot be opened without the
   password, so the applicant has to upload an unprotected copy.
@@ -15,6 +15,8 @@ in a ``DocumentError`` with a stable code, never in a library exception:
 
 Images come out as uint8 arrays, grayscale ``(h, w)`` or BGR ``(h, w, 3)`` (OpenCV's order), with the
 EXIF orientation applied; alpha is composited onto white, CMYK/palette/16-bit/float are converted.
+Big JPEGs are decoded at 1/2 (1/4, 1/8) scale when at least ``JPEG_REDUCED_MIN_PIXELS`` remain
+(an A4 page at 300 DPI has 8.7 megapixels): faster, smaller, and still plenty for OCR.
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ import logging
 import math
 import warnings
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
 from .models import DocumentError, EngineSettings, ErrorCode, Page
+from .preprocess import to_gray
 
 log = logging.getLogger(__name__)
 
+JPEG_REDUCED_MIN_PIXELS = 8_000_000  # big photos are decoded at a reduced scale down to this
 _PDF_HEADER_WINDOW = 1024  # PDF readers accept junk before "%PDF-" in the first kilobyte
 
 # Pillow decoders to allow: a JPEG/PNG/TIFF magic must not let any other plugin parse the bytes.
@@ -144,13 +149,14 @@ def _load_pdf_page(document, index: int, settings: EngineSettings) -> Page:
             return Page(number=index + 1, image=None, text_layer=text)
         width_pt, height_pt = page.get_size()
         scale = _pdf_scale(width_pt, height_pt, settings)
-        bitmap = page.render(scale=scale, grayscale=True, draw_annots=True)
+        # Rendered in colour and reduced to gray at once with colour ink dropped: blue stamps and
+        # signatures fade (as for colour images in preprocess), one byte per pixel is kept.
+        bitmap = page.render(scale=scale, draw_annots=True)
         try:
-            image = np.array(bitmap.to_numpy(), dtype=np.uint8, copy=True)
+            image = to_gray(bitmap.to_numpy())
+            image = image.copy() if not image.flags.owndata else image
         finally:
             bitmap.close()
-        if image.ndim == 3:  # pdfium may pick a colour format despite grayscale=True
-            image = image[..., 0].copy() if image.shape[2] == 1 else _bgr_to_gray(image[..., :3])
         return Page(number=index + 1, image=image, text_layer=text or None)
     finally:
         page.close()
@@ -192,7 +198,7 @@ def _pdf_scale(width_pt: float, height_pt: float, settings: EngineSettings) -> f
 def _load_image(data: bytes, kind: str, settings: EngineSettings) -> list[Page]:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # Pillow warns about odd metadata; errors still raise
             image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[kind])
     except Image.DecompressionBombError as error:
         raise DocumentError(ErrorCode.FILE_TOO_LARGE, f"image too large: {error}") from None
@@ -209,8 +215,10 @@ def _load_image(data: bytes, kind: str, settings: EngineSettings) -> list[Page]:
                 if index:
                     image.seek(index)
                 _check_pixels(image.size, index + 1, settings)
+                if kind == "jpeg":
+                    _reduce_large_jpeg(image)
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    warnings.simplefilter("ignore")  # Pillow warns about odd metadata; errors still raise
                     image.load()
                     array = image_to_array(_upright(image))
             except DocumentError:
@@ -222,6 +230,18 @@ def _load_image(data: bytes, kind: str, settings: EngineSettings) -> list[Page]:
                                     f"{kind.upper()} cannot be decoded (page {index + 1}): {_short(error)}") from None
             pages.append(Page(number=index + 1, image=array))
     return pages
+
+
+def _reduce_large_jpeg(image: Image.Image) -> None:
+    """Decode a big photo at 1/2, 1/4 or 1/8 scale (JPEG's cheap DCT scaling) when that still leaves
+    ``JPEG_REDUCED_MIN_PIXELS``: a 48-megapixel phone photo has far more resolution than OCR needs."""
+    width, height = image.size
+    shift = 0
+    while shift < 3 and width * height / 4 ** (shift + 1) >= JPEG_REDUCED_MIN_PIXELS:
+        shift += 1
+    if shift:
+        image.draft(None, (math.ceil(width / 2 ** shift), math.ceil(height / 2 ** shift)))
+        log.debug("JPEG of %dx%d decoded at %dx%d", width, height, *image.size)
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -278,10 +298,5 @@ def image_to_array(image: Image.Image) -> np.ndarray:
         image = rgba.convert("RGB")
     elif mode != "RGB":
         image = image.convert("RGB")
-    return np.ascontiguousarray(np.asarray(image)[..., ::-1])
+    return cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR)
 
-
-def _bgr_to_gray(bgr: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2GRAY)

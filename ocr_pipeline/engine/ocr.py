@@ -1,7 +1,8 @@
 """Tesseract OCR of one prepared page (pytesseract), with orientation correction by OSD when needed.
 
 Every Tesseract call runs with ``OMP_THREAD_LIMIT=1`` (OpenMP threads oversubscribe the cores and
-make Tesseract several times slower) and a timeout. The image is handed over as an uncompressed BMP
+make Tesseract several times slower; pytesseract hands ``os.environ`` to Tesseract, so the variable
+is set there before each call) and a timeout. The image is handed over as an uncompressed BMP
 written by OpenCV (a few milliseconds), not as the PNG pytesseract would encode.
 
 Orientation (90/180/270 degrees) costs an extra Tesseract call (OSD, ``--psm 0``), so it is only
@@ -28,7 +29,7 @@ import numpy as np
 import pytesseract
 
 from .models import DocumentError, EngineSettings, ErrorCode, OcrWord, PageText
-from .preprocess import rotate_right_angle, text_lines_vertical
+from .preprocess import rotate_right_angle, text_lines_vertical, to_gray
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,9 @@ class _Reading:
 def read_text(image: np.ndarray, page_number: int, settings: EngineSettings, psm: int = 3) -> PageText:
     """One Tesseract pass (``image_to_data``) over ``image`` as it is: words, boxes, lines, confidence.
 
-    Raises ``DocumentError(UNREADABLE_DOCUMENT)`` on timeout or when Tesseract rejects the image.
+    Raises ``DocumentError(UNREADABLE_DOCUMENT)`` on timeout or when Tesseract rejects the image, and
+    ``RuntimeError`` when Tesseract itself is not usable (language data missing): that must fail the
+    run loudly instead of marking documents unreadable.
     """
     try:
         data = _tesseract(pytesseract.image_to_data, image, settings.ocr_timeout_seconds,
@@ -93,9 +96,18 @@ def read_text(image: np.ndarray, page_number: int, settings: EngineSettings, psm
         raise DocumentError(ErrorCode.UNREADABLE_DOCUMENT,
                             f"OCR of page {page_number} took longer than {settings.ocr_timeout_seconds:g} s") from None
     except pytesseract.TesseractError as error:
-        log.warning("Tesseract failed on page %d: %s", page_number, error)
+        if _is_setup_error(str(error)):
+            raise RuntimeError(f"Tesseract is not set up for {settings.languages!r}: {error}") from None
+        log.warning("Tesseract failed on page %d: %s", page_number, str(error)[:300])
         raise DocumentError(ErrorCode.UNREADABLE_DOCUMENT, f"OCR failed on page {page_number}") from None
     return page_text_from_data(data, page_number, (image.shape[1], image.shape[0]))
+
+
+def _is_setup_error(message: str) -> bool:
+    """Missing language data or a bad configuration: the engine's fault, not the document's."""
+    lowered = message.lower()
+    return any(marker in lowered for marker in ("loading language", "error opening data file",
+                                                 "could not initialize tesseract", "read_params_file"))
 
 
 def page_text_from_data(data: dict, page_number: int, image_size: tuple[int, int]) -> PageText:
@@ -158,19 +170,23 @@ def detect_orientation(image: np.ndarray, settings: EngineSettings) -> Optional[
 def ocr_page(image: np.ndarray, page_number: int, settings: EngineSettings) -> PageText:
     """Read one prepared page (uint8 gray or BGR) with Tesseract, turned upright if it was rotated.
 
+    One Tesseract pass for an upright page. Orientation detection (OSD) runs first when the text
+    lines are vertical, or after a poor first reading (see ``reading_score``); the page is then read
+    turned and the better reading kept.
     ``PageText.rotation`` is the clockwise turn applied (0, 90, 180, 270); words' boxes refer to the
     image as turned. Raises ``DocumentError(UNREADABLE_DOCUMENT)`` on OCR timeout or Tesseract failure.
     """
-    image = np.ascontiguousarray(image)
-    osd_done = False
-    rotation = 0
-    if text_lines_vertical(image):
+    image = np.ascontiguousarray(to_gray(image))
+    rotation, osd_done = 0, False
+    vertical = text_lines_vertical(image)
+    if vertical:
         orientation = detect_orientation(image, settings)
         osd_done = True
         if orientation and orientation.rotate in (90, 270):
             rotation = orientation.rotate
     best = _read(image, rotation, page_number, settings)
-    if not best.poor or len(best.page.words) < MIN_WORDS_FOR_JUDGEMENT and best.page.words:
+    too_few_words_to_judge = 0 < len(best.page.words) < MIN_WORDS_FOR_JUDGEMENT
+    if not best.poor or too_few_words_to_judge:
         return best.page
 
     candidates: list[int] = []
@@ -180,6 +196,8 @@ def ocr_page(image: np.ndarray, page_number: int, settings: EngineSettings) -> P
             candidates.append(orientation.rotate)
     elif rotation:
         candidates.append((rotation + 180) % 360)  # OSD may confuse 90 with 270
+    elif vertical:
+        candidates.extend((90, 270))  # sideways, and OSD could not tell which way
     for candidate in candidates:
         reading = _read(image, candidate, page_number, settings)
         log.debug("page %d: rotation %d scores %.2f (was %d: %.2f)", page_number, candidate,

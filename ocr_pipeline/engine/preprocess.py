@@ -9,7 +9,10 @@ need it: a clean 300-DPI scan goes through all of them in a few tens of millisec
 2. ``normalise_illumination``: divide by the paper's background (a morphological close) to remove
    uneven light and shadows.
 3. ``deskew``: rotate away a small skew (up to ``MAX_SKEW_DEGREES``), found by projection profiles.
-4. ``scale_for_ocr``: resize so that the lower-case letter height suits Tesseract.
+4. ``remove_rules``: erase table borders and long rules, which make Tesseract skip table cells.
+5. ``scale_for_ocr``: resize so that the lower-case letter height suits Tesseract.
+
+``to_gray`` drops colour ink (blue stamps and signatures) on the way to grayscale.
 
 Right-angle rotation (90/180/270) needs Tesseract's OSD and is decided in ``ocr.ocr_page``, which
 only pays for OSD when the page looks turned (``text_lines_vertical``) or the first reading is poor.
@@ -46,13 +49,19 @@ def preprocess_page(image: np.ndarray, settings: Optional[EngineSettings] = None
     gray = normalise_illumination(gray)
     lines = analyse_text_lines(gray)
     gray = deskew(gray, lines)
+    gray = remove_rules(gray)
     if lines.strength < MIN_LINE_STRENGTH:
         return gray  # no text lines found: blank, a picture or noise, which upscaling would only slow down
     return scale_for_ocr(gray)
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """A uint8 single-channel view of a gray, BGR or BGRA image."""
+def to_gray(image: np.ndarray, drop_colour_ink: bool = True) -> np.ndarray:
+    """A uint8 single-channel image of a gray, BGR or BGRA image.
+
+    With ``drop_colour_ink`` a colour pixel's gray value is its brightest channel, so that blue stamps
+    and signatures fade while black print stays black: Tesseract otherwise takes a stamp overlapping
+    the text for a picture and skips the lines under it.
+    """
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise TypeError(f"expected a uint8 image, got {image.dtype}")
@@ -60,10 +69,11 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         return image
     if image.ndim == 3 and image.shape[2] == 1:
         return image[..., 0]
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        if drop_colour_ink:  # HSV's value channel is max(B, G, R)
+            hsv = cv2.cvtColor(image if image.shape[2] == 3 else image[..., :3].copy(), cv2.COLOR_BGR2HSV)
+            return cv2.extractChannel(hsv, 2)
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
     raise ValueError(f"unsupported image shape {image.shape}")
 
 
@@ -82,26 +92,65 @@ def find_page_quad(gray: np.ndarray) -> Optional[np.ndarray]:
     """Corners (tl, tr, br, bl; float32 4x2, full-resolution pixels) of the paper in a photo.
 
     None when the page already fills the frame (a scan) or no convincing quadrilateral is found.
-    The paper is the largest bright region, separated from a darker background by Otsu's threshold
-    on a small blurred thumbnail.
+    Works on a 640-pixel thumbnail. Candidate outlines come from the sharp edges of the log image
+    (where the paper meets the table the brightness ratio is large and abrupt at any light level,
+    while shadows and light fall-off are gradual) and from thresholding the brightness; the
+    candidate whose four sides lie best on sharp edges wins.
     """
     thumb, scale = _thumbnail(gray, 640)
     h, w = thumb.shape
     if h < 32 or w < 32:
         return None
-    thumb = cv2.GaussianBlur(thumb, (5, 5), 0)
+    thumb = cv2.GaussianBlur(thumb, (3, 3), 0)
     ring = max(2, round(0.02 * min(h, w)))
     border = np.concatenate([thumb[:ring].ravel(), thumb[-ring:].ravel(),
                              thumb[:, :ring].ravel(), thumb[:, -ring:].ravel()])
-    paper_level = float(np.percentile(thumb, 90))
-    if float(np.percentile(border, 25)) > 0.8 * paper_level:
+    if float(np.percentile(border, 25)) > 0.8 * float(np.percentile(thumb, 90)):
         return None  # the frame's edges are paper: nothing to crop
 
-    threshold, mask = cv2.threshold(thumb, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    if paper_level - threshold < 20:
+    log_image = np.log(thumb.astype(np.float32) + 8.0)
+    gradient = cv2.magnitude(cv2.Sobel(log_image, cv2.CV_32F, 1, 0, ksize=3),
+                             cv2.Sobel(log_image, cv2.CV_32F, 0, 1, ksize=3)) / 8.0
+    support = cv2.dilate(gradient, np.ones((5, 5), np.uint8))
+    best_score, best_quad = 0.0, None
+    for mask in _paper_masks(thumb, gradient):
+        quad = _quad_from_mask(mask)
+        if quad is None:
+            continue
+        score = _edge_support(support, quad)
+        if score > best_score:
+            best_score, best_quad = score, quad
+        if best_score >= 0.9:
+            break
+    if best_quad is None or best_score < 0.6:
         return None
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+    corners = best_quad / scale
+    frame = np.array([[0, 0], [gray.shape[1], 0], [gray.shape[1], gray.shape[0]], [0, gray.shape[0]]],
+                     dtype=np.float32)
+    if np.abs(corners - frame).max() < 0.02 * max(gray.shape):
+        return None  # the paper is the whole frame
+    return corners.astype(np.float32)
+
+
+_SHARP_EDGE = 0.12  # log-brightness change per pixel of the thumbnail
+
+
+def _paper_masks(thumb: np.ndarray, gradient: np.ndarray):
+    """Candidate paper regions (uint8 masks), most reliable first; generated lazily."""
+    edges = cv2.morphologyEx((gradient > _SHARP_EDGE).astype(np.uint8) * 255, cv2.MORPH_CLOSE,
+                             np.ones((3, 3), np.uint8))
+    yield edges  # the outer contour of the sharp edges: the sheet's outline
+    h, w = thumb.shape
+    reach = max(15, min(h, w) // 3) | 1
+    light = cv2.blur(cv2.dilate(thumb, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach))), (reach, reach))
+    relative = cv2.divide(thumb, np.maximum(light, 1), scale=255)
+    for image in (relative, thumb):  # brightness relative to the local light, then plain brightness
+        _, mask = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        yield cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
+
+
+def _quad_from_mask(mask: np.ndarray) -> Optional[np.ndarray]:
+    h, w = mask.shape
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return None
@@ -111,12 +160,25 @@ def find_page_quad(gray: np.ndarray) -> Optional[np.ndarray]:
     quad = _four_corners(outline)
     if quad is None or not _plausible_quad(quad, w, h):
         return None
-    corners = _order_corners(quad) / scale
-    frame = np.array([[0, 0], [gray.shape[1], 0], [gray.shape[1], gray.shape[0]], [0, gray.shape[0]]],
-                     dtype=np.float32)
-    if np.abs(corners - frame).max() < 0.02 * max(gray.shape):
-        return None  # the paper is the whole frame
-    return corners.astype(np.float32)
+    return _order_corners(quad)
+
+
+def _edge_support(support: np.ndarray, quad: np.ndarray, samples_per_side: int = 60) -> float:
+    """Share of points along the quadrilateral's sides that lie on a sharp edge (0..1).
+
+    Sides along the frame's border (a page cut off by the photo) count as supported.
+    """
+    h, w = support.shape
+    supported = total = 0
+    t = np.linspace(0.05, 0.95, samples_per_side, dtype=np.float32)[:, None]
+    for i in range(4):
+        points = quad[i] + t * (quad[(i + 1) % 4] - quad[i])
+        xs = np.clip(points[:, 0].round().astype(int), 0, w - 1)
+        ys = np.clip(points[:, 1].round().astype(int), 0, h - 1)
+        at_border = (xs <= 2) | (xs >= w - 3) | (ys <= 2) | (ys >= h - 3)
+        supported += int(((support[ys, xs] > _SHARP_EDGE) | at_border).sum())
+        total += len(xs)
+    return supported / total
 
 
 def _four_corners(hull: np.ndarray) -> Optional[np.ndarray]:
@@ -201,6 +263,32 @@ def normalise_illumination(gray: np.ndarray) -> np.ndarray:
         return gray
     full = cv2.resize(background, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
     return cv2.divide(gray, np.maximum(full, 1), scale=255)
+
+
+# ----------------------------------------------------------------------------------------------- rules
+
+def remove_rules(gray: np.ndarray) -> np.ndarray:
+    """Paint long horizontal and vertical lines (table borders, rules, blanks) with the paper's colour.
+
+    Tesseract's layout analysis tends to drop whole table cells (an IIN in a form!) as non-text;
+    without the borders it reads them as ordinary text. Lines are found by morphological opening
+    with long thin kernels at half resolution. Unchanged when there are no such lines.
+    """
+    work, scale = _thumbnail(gray, 1800)
+    h, w = work.shape
+    _, ink = cv2.threshold(work, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    horizontal = cv2.morphologyEx(ink, cv2.MORPH_OPEN,
+                                  cv2.getStructuringElement(cv2.MORPH_RECT, (max(10, w // 25), 1)))
+    vertical = cv2.morphologyEx(ink, cv2.MORPH_OPEN,
+                                cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(10, h // 35))))
+    rules = cv2.bitwise_or(horizontal, vertical)
+    if not cv2.countNonZero(rules):
+        return gray
+    paper = int(np.percentile(work[::4, ::4], 90))
+    rules = cv2.dilate(rules, np.ones((3, 3), np.uint8)) // 255 * np.uint8(paper)
+    if scale < 1.0:
+        rules = cv2.resize(rules, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return cv2.max(gray, rules)  # ink on a rule becomes paper; anything lighter stays
 
 
 # ---------------------------------------------------------------------------------------------- skew

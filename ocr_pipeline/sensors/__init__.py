@@ -1,6 +1,7 @@
 """Sensors of the code location."""
 
+from .document_files import purge_document_files_sensor
 from .kafka_requests import kafka_requests_sensor
 from .run_failures import request_run_failure_sensor
 
-__all__ = ["kafka_requests_sensor", "request_run_failure_sensor"]
+__all__ = ["kafka_requests_sensor", "purge_document_files_sensor", "request_run_failure_sensor"]

@@ -112,7 +112,7 @@ def poll_requests(
     does not move.
     """
     from ..events import InvalidEvent, parse_event
-    from ..kafka_source import KafkaUnavailable, commit_offsets, fetch_batch
+    from ..kafka_source import commit_offsets, fetch_batch
 
     if limits.max_queued_runs > 0:
         waiting = queued_runs(instance)
@@ -122,11 +122,7 @@ def poll_requests(
             )
 
     offsets = decode_cursor(cursor)
-    if offsets:
-        try:
-            commit_offsets(settings, offsets)
-        except KafkaUnavailable as error:
-            logger.warning("could not commit offsets to group %s: %s", settings.group_id, error)
+    commit_offsets(settings, offsets)  # for lag monitoring; logs failures, never raises
 
     records, next_offsets = fetch_batch(
         settings,
@@ -142,26 +138,30 @@ def poll_requests(
         try:
             event = parse_event(record.value)
         except InvalidEvent as rejected:
-            invalid += 1
-            store.record_invalid(
-                topic=settings.topic,
-                partition=record.partition,
-                offset=record.offset,
-                reason=rejected.reason,
-                request_id=rejected.request_id,
-                raw=record.value,
-            )
-            logger.warning(
-                "invalid event at %s[%s]@%s (request_id %s): %s",
-                settings.topic, record.partition, record.offset, rejected.request_id, rejected.reason,
-            )
+            reason, request_id = rejected.reason, rejected.request_id
+        except Exception as error:  # a parser bug must not stop the partition either
+            reason, request_id = f"unexpected {type(error).__name__} while parsing the event", None
+        else:
+            store.record_received(event, record.partition, record.offset)
+            if event.request_id in requested:
+                logger.info("request %s repeated at offset %s: one run", event.request_id, record.offset)
+                continue
+            requested.add(event.request_id)
+            run_requests.append(run_request_for(event))
             continue
-        store.record_received(event, record.partition, record.offset)
-        if event.request_id in requested:
-            logger.info("request %s repeated at offset %s: one run", event.request_id, record.offset)
-            continue
-        requested.add(event.request_id)
-        run_requests.append(run_request_for(event))
+        invalid += 1
+        store.record_invalid(
+            topic=settings.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+            request_id=request_id,
+            raw=record.value,
+        )
+        logger.warning(
+            "invalid event at %s[%s]@%s (request_id %s): %s",
+            settings.topic, record.partition, record.offset, request_id, reason,
+        )
 
     new_cursor = encode_cursor({**offsets, **next_offsets})
     if not records:

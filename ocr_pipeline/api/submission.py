@@ -1,0 +1,170 @@
+"""``/v1/kafka-verify``'s core: record the request, then submit exactly one run for it.
+
+Who submits is decided by Postgres: ``VerdictStore.record_received`` inserts the row only when the
+request_id has none (``INSERT … ON CONFLICT DO NOTHING``), so of any number of concurrent calls (and
+the Kafka sensor) exactly one writes it, and only that caller submits. Before submitting, the winner
+looks for a run already tagged ``dagster/run_key = request_id`` (a launch whose answer was lost), and
+after submitting it writes the run id onto the row.
+
+The run is the sensor's: ``run_request_for(event)`` gives its config and tags, plus the sensor's
+``dagster/run_key`` and ``dagster/sensor_name`` tags, so the sensor's own run-key check counts this
+run too and an event that later also arrives through Kafka does not start a second one.
+``ocr_pipeline/submitted_by = api`` tells the two apart.
+
+A failed submission leaves the row ``failed`` with a message starting ``run submission failed``; a
+later call with the same event may claim it again (a conditional UPDATE, so again only one caller wins).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import sqlalchemy as sa
+
+from ..engine.iin import mask_iin
+from ..store import FAILED, RECEIVED, VerdictStore
+from .dagster_client import RUN_KEY_TAG, SENSOR_NAME_TAG, DagsterClient, DagsterError, DagsterUnavailable
+
+log = logging.getLogger(__name__)
+
+VERIFY_JOB_NAME = "verify_request"
+SENSOR_NAME = "kafka_requests_sensor"
+SUBMITTED_BY_TAG = "ocr_pipeline/submitted_by"
+SUBMISSION_FAILED_PREFIX = "run submission failed"
+
+_EVENT_FIELDS = ("s3_path", "iin", "last_name", "first_name", "second_name")
+
+
+class RequestConflict(Exception):
+    """The request_id is already taken by a request with other content."""
+
+
+class SubmissionFailed(Exception):
+    """The run could not be submitted; the row says ``failed`` and a retry may claim it again."""
+
+    def __init__(self, message: str, row: Optional[dict[str, Any]]):
+        super().__init__(message)
+        self.row = row
+
+
+@dataclass
+class SubmitOutcome:
+    """The request's row after the call; ``created`` is False for a duplicate."""
+
+    row: dict[str, Any]
+    created: bool
+    run_id: Optional[str]
+
+
+def run_tags_and_config(event: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The sensor's run config and tags for ``event``, plus the tags Dagster's sensor machinery adds."""
+    from ..sensors.kafka_requests import run_request_for
+
+    run_request = run_request_for(event)
+    tags = dict(run_request.tags)
+    tags[RUN_KEY_TAG] = run_request.run_key
+    tags[SENSOR_NAME_TAG] = SENSOR_NAME
+    tags[SUBMITTED_BY_TAG] = "api"
+    return dict(run_request.run_config), tags
+
+
+def attach_run(store: VerdictStore, request_id: int, run_id: str) -> None:
+    """Write ``run_id`` on the row unless the run (or another) already did: a run that has started
+    set it itself, together with a status this must not overwrite."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE ocr_requests SET run_id = :run_id, updated_at = NOW() "
+                "WHERE request_id = :request_id AND run_id IS NULL"
+            ),
+            {"request_id": request_id, "run_id": run_id},
+        )
+
+
+def claim_failed_submission(store: VerdictStore, request_id: int) -> bool:
+    """Turn a row whose submission failed back into ``received``; True for the one caller that did."""
+    with store.engine.begin() as conn:
+        row = conn.execute(
+            sa.text(
+                "UPDATE ocr_requests SET status = :received, error_message = NULL, errors = NULL, "
+                "completed_at = NULL, updated_at = NOW() "
+                "WHERE request_id = :request_id AND status = :failed AND run_id IS NULL "
+                "AND error_message LIKE :prefix RETURNING id"
+            ),
+            {"request_id": request_id, "received": RECEIVED, "failed": FAILED,
+             "prefix": SUBMISSION_FAILED_PREFIX + "%"},
+        ).first()
+    return row is not None
+
+
+def same_request(row: dict[str, Any], event: Any) -> bool:
+    """The stored row describes the same request as ``event`` (path, IIN and names)."""
+    return all((row.get(name) or "") == (getattr(event, name) or "") for name in _EVENT_FIELDS)
+
+
+def is_failed_submission(row: dict[str, Any]) -> bool:
+    """The row is the trace of a submission that failed (no run was ever attached)."""
+    return (
+        row.get("status") == FAILED
+        and row.get("run_id") is None
+        and (row.get("error_message") or "").startswith(SUBMISSION_FAILED_PREFIX)
+    )
+
+
+class RequestSubmitter:
+    """Records requests in ``store`` and submits their runs through ``dagster``."""
+
+    def __init__(self, store: VerdictStore, dagster: DagsterClient):
+        self.store = store
+        self.dagster = dagster
+
+    def existing_run_id(self, request_id: int) -> Optional[str]:
+        """The newest run tagged with this request's run key, if any."""
+        runs = self.dagster.find_runs(VERIFY_JOB_NAME, {RUN_KEY_TAG: str(request_id)}, limit=1)
+        return runs[0].run_id if runs else None
+
+    def submit(self, event: Any) -> SubmitOutcome:
+        """Record ``event`` and submit its run once. Raises :class:`RequestConflict` (the request_id
+        names another request) or :class:`SubmissionFailed`."""
+        request_id = event.request_id
+        if not self.store.record_received(event):
+            row = self.store.get(request_id)
+            if row is None:  # deleted in between: try once more
+                if not self.store.record_received(event):
+                    row = self.store.get(request_id) or {}
+                    return SubmitOutcome(row=row, created=False, run_id=row.get("run_id"))
+            elif not same_request(row, event):
+                raise RequestConflict(f"request_id {request_id} is already used by a different request")
+            elif not (is_failed_submission(row) and claim_failed_submission(self.store, request_id)):
+                return SubmitOutcome(row=row, created=False, run_id=row.get("run_id"))
+        log.info("request %s (IIN %s) recorded by the API; submitting its run", request_id, mask_iin(event.iin))
+        run_id = self._submit_once(event)
+        attach_run(self.store, request_id, run_id)
+        row = self.store.get(request_id) or {}
+        return SubmitOutcome(row=row, created=True, run_id=run_id)
+
+    def _submit_once(self, event: Any) -> str:
+        request_id = event.request_id
+        try:
+            existing = self.existing_run_id(request_id)
+            if existing is not None:
+                log.info("request %s already has run %s: not submitting another", request_id, existing)
+                return existing
+            run_config, tags = run_tags_and_config(event)
+            try:
+                return self.dagster.submit_run(VERIFY_JOB_NAME, run_config, tags)
+            except DagsterUnavailable as error:
+                if not error.maybe_done:
+                    raise
+                log.warning("submission of request %s may have happened (%s): looking it up", request_id, error)
+                existing = self.existing_run_id(request_id)
+                if existing is None:
+                    raise
+                return existing
+        except DagsterError as error:
+            message = f"{SUBMISSION_FAILED_PREFIX}: {error}"
+            log.error("request %s: %s", request_id, message)
+            self.store.mark_failed(request_id, message)
+            raise SubmissionFailed(message, self.store.get(request_id)) from None

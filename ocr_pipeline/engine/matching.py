@@ -1,0 +1,711 @@
+"""OCR text normalisation and fuzzy matching of the applicant's name.
+
+Text is compared in a *folded* alphabet: lowercase, Kazakh letters mapped to their Russian
+counterparts (ә→а, ғ→г, қ→к, ң→н, ө→о, ұ/ү→у, һ→х, і→и), ё→е, й→и, ъ→ь and Latin look-alikes to
+Cyrillic (a, e, o, p, c, x, y, k, m, h, b, t …). Within a word, digits that look like letters become
+those letters (0→о, 3→з, 6→б, 1→и). Hyphenated line breaks are joined and whitespace collapsed.
+
+A name part matches a word with an OCR-weighted edit distance: a substitution between look-alike
+letters (и/н/п, л/д, ш/щ, е/с/о, в/б, ь/ы/б, к/х/ж, г/т/р, з/э …), dropping or adding a soft sign, or
+doubling a letter costs 0.5; any other edit is "hard" and costs 1. Calibration (per expected form
+length L, in the folded alphabet):
+
+=============  ======================  ===================  ======================
+part           allowed cost            hard edits allowed   why
+=============  ======================  ===================  ======================
+surname        L≤2: 0, ≤4: .5, 5: 1,   L≥6: 1, L≥10: 2      long surnames carry
+               6-9: 1, ≥10: 2                               redundancy; Ли/Ким none
+first name     L≤3: 0, ≤5: .5, ≤7: 1,  L≥8: 1               siblings differ by one
+               ≥8: 1.5                                      letter: Дина/Дана,
+                                                            Нурлан/Нуржан rejected
+patronymic     L≤5: .5, 6-9: 1, ≥10: 2 L≥6: 1, L≥10: 2      long, checked last
+=============  ======================  ===================  ======================
+
+A whole mention must also stay within a combined budget: 1.0 for surname + first name, 2.0 when a
+full patronymic matched as well (+0.5 for names of 22+ letters), and hard edits may not hit both the
+surname and the first name (one substitution in "Ивакова Мария Петровна" is OCR noise; errors in
+both "Ивакова Марина" are another person). Initials must agree exactly (after folding); a patronymic
+or patronymic initial printed in the document must agree with the applicant's; a document without
+the patronymic is accepted ("Иванова Мария").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from rapidfuzz.distance import Levenshtein
+
+from .models import PageText
+from .names import CASES, KAZAKH_CASES, NameForms, WordForm
+
+# ------------------------------------------------------------------------------------------ folding
+
+_CASED_LOOKALIKES = {
+    "A": "а", "B": "в", "C": "с", "E": "е", "H": "н", "K": "к", "M": "м", "O": "о", "P": "р",
+    "T": "т", "X": "х", "Y": "у", "I": "и", "N": "и", "W": "ш", "F": "г",
+    "a": "а", "b": "ь", "c": "с", "e": "е", "h": "х", "k": "к", "m": "м", "o": "о", "p": "р",
+    "t": "т", "x": "х", "y": "у", "i": "и", "l": "и", "u": "и", "n": "п", "r": "г", "g": "д",
+    "w": "ш",
+}
+_LOWER_FOLD = {
+    "ә": "а", "ғ": "г", "қ": "к", "ң": "н", "ө": "о", "ұ": "у", "ү": "у", "һ": "х", "і": "и",
+    "ё": "е", "й": "и", "ъ": "ь", "є": "е", "ї": "и", "ў": "у",
+}
+_DIGIT_AS_LETTER = {"0": "о", "3": "з", "6": "б", "1": "и", "4": "ч", "8": "в"}
+
+
+def fold_char(char: str) -> str:
+    """One character in the folded alphabet (always exactly one character)."""
+    mapped = _CASED_LOOKALIKES.get(char)
+    if mapped:
+        return mapped
+    lowered = char.lower()
+    if len(lowered) != 1:
+        lowered = char
+    return _LOWER_FOLD.get(lowered, lowered)
+
+
+def fold(text: str) -> str:
+    """``text`` in the folded alphabet; the result has the same length, so offsets carry over."""
+    return "".join(fold_char(c) for c in text)
+
+
+def word_key(word: str) -> str:
+    """The comparison key of a word or name: folded, digit look-alikes as letters, no hyphens/spaces."""
+    folded = fold(word)
+    letters = sum(c.isalpha() for c in folded)
+    if letters and letters >= sum(c.isdigit() for c in folded):
+        folded = "".join(_DIGIT_AS_LETTER.get(c, c) for c in folded)
+    return re.sub(r"[\s\-‐‑‒–]+", "", folded)
+
+
+# ------------------------------------------------------------------------------------ normalisation
+
+_HYPHENS = "-‐‑‒–"
+_LOWER_LETTERS = "a-zа-яёәғқңөұүһі"
+_UPPER_LETTERS = "A-ZА-ЯЁӘҒҚҢӨҰҮҺІ"
+
+
+def normalize_text(text: str) -> str:
+    """Join hyphenated line breaks ("Ивано-\\nвой"), repair '|' read for 'і', collapse whitespace."""
+    text = (text or "").replace("\u00ad", "").replace("\r", "")
+    text = re.sub(rf"([^\W_])[{_HYPHENS}][ \t]*\n\s*([{_UPPER_LETTERS}])", r"\1-\2", text)
+    text = re.sub(rf"([^\W_])[{_HYPHENS}][ \t]*\n\s*([^\W_])", r"\1\2", text)
+    text = re.sub(rf"([^\W\d_])[{_HYPHENS}][ \t]+([{_LOWER_LETTERS}])", r"\1\2", text)
+    text = re.sub(r"(?<=[^\W\d_])[|!](?=[^\W\d_])", "і", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@dataclass(frozen=True)
+class Token:
+    """A word of a normalised page: as printed (``raw``), its comparison ``key`` and its offsets."""
+
+    raw: str
+    key: str
+    start: int
+    end: int
+    dotted: bool = False
+
+    @property
+    def is_initial(self) -> bool:
+        """A single capital letter (an initial such as the "М" of "М.П.")."""
+        return len(self.raw) == 1 and self.raw.isalpha() and self.raw.isupper()
+
+    @property
+    def is_word(self) -> bool:
+        return any(c.isalpha() for c in self.key)
+
+    @property
+    def capitalised(self) -> bool:
+        return self.raw[:1].isupper() and any(c.isalpha() for c in self.raw)
+
+
+_TOKEN_RE = re.compile(rf"[^\W_]+(?:[{_HYPHENS}][^\W_]+)*")
+
+
+def tokenize(text: str) -> list[Token]:
+    """Words of a normalised text (letters and digits, inner hyphens kept in ``raw``)."""
+    tokens = []
+    for m in _TOKEN_RE.finditer(text):
+        dotted = bool(re.match(r"\s?[.,]", text[m.end():m.end() + 2]))
+        tokens.append(Token(m.group(0), word_key(m.group(0)), m.start(), m.end(), dotted))
+    return tokens
+
+
+@dataclass
+class PreparedPage:
+    """A page ready for matching: normalised text and its tokens."""
+
+    number: int
+    text: str
+    tokens: list[Token]
+    mean_confidence: float
+    source: str
+    word_count: int = 0
+
+
+def prepare_page(page: PageText) -> PreparedPage:
+    """Normalise and tokenise one page."""
+    text = normalize_text(page.text)
+    tokens = tokenize(text)
+    return PreparedPage(page.number, text, tokens, float(page.mean_confidence), page.source,
+                        len(page.words) if page.words else len(tokens))
+
+
+# ------------------------------------------------------------------------------ OCR edit distance
+
+_LOOKALIKE_GROUPS = (
+    "инп", "пл", "лд", "шщ", "цщ", "есо", "оа", "вб", "бь", "ьы", "кхж", "гтр", "тп", "зэ", "эе",
+    "юо", "уч", "аэ",
+)
+_LOOKALIKES = frozenset(
+    frozenset((a, b)) for group in _LOOKALIKE_GROUPS for a in group for b in group if a != b
+)
+_SOFT_INSERTS = frozenset("ь")
+
+
+@dataclass(frozen=True)
+class Distance:
+    cost: float
+    hard: int
+
+    def __lt__(self, other: "Distance") -> bool:
+        return (self.cost, self.hard) < (other.cost, other.hard)
+
+
+def _indel_cost(s: str, i: int) -> tuple[float, int]:
+    char = s[i]
+    if char in _SOFT_INSERTS or (i > 0 and s[i - 1] == char) or (i + 1 < len(s) and s[i + 1] == char):
+        return 0.5, 0
+    return 1.0, 1
+
+
+def ocr_distance(expected: str, found: str) -> Distance:
+    """OCR-weighted edit distance between two folded strings (see the module docstring)."""
+    n, m = len(expected), len(found)
+    previous = [Distance(0.0, 0)]
+    for j in range(m):
+        cost, hard = _indel_cost(found, j)
+        previous.append(Distance(previous[-1].cost + cost, previous[-1].hard + hard))
+    for i in range(n):
+        del_cost, del_hard = _indel_cost(expected, i)
+        current = [Distance(previous[0].cost + del_cost, previous[0].hard + del_hard)]
+        for j in range(m):
+            a, b = expected[i], found[j]
+            if a == b:
+                sub = previous[j]
+            elif frozenset((a, b)) in _LOOKALIKES:
+                sub = Distance(previous[j].cost + 0.5, previous[j].hard)
+            else:
+                sub = Distance(previous[j].cost + 1.0, previous[j].hard + 1)
+            ins_cost, ins_hard = _indel_cost(found, j)
+            insert = Distance(current[j].cost + ins_cost, current[j].hard + ins_hard)
+            delete = Distance(previous[j + 1].cost + del_cost, previous[j + 1].hard + del_hard)
+            current.append(min(sub, insert, delete))
+        previous = current
+    return previous[m]
+
+
+def allowance(part: str, length: int) -> tuple[float, int]:
+    """(maximum cost, maximum hard edits) for a name part whose expected form has ``length`` letters."""
+    if part == "surname":
+        if length <= 2:
+            return 0.0, 0
+        if length <= 4:
+            return 0.5, 0
+        if length == 5:
+            return 1.0, 0
+        if length <= 9:
+            return 1.0, 1
+        return 2.0, 2
+    if part == "first":
+        if length <= 3:
+            return 0.0, 0
+        if length <= 5:
+            return 0.5, 0
+        if length <= 7:
+            return 1.0, 0
+        return 1.5, 1
+    if length <= 5:
+        return 0.5, 0
+    if length <= 9:
+        return 1.0, 1
+    return 2.0, 2
+
+
+# ------------------------------------------------------------------------------------ name parts
+
+@dataclass(frozen=True)
+class PartHit:
+    """A name part found in a page: the expected form it matched, where, and at what OCR cost."""
+
+    part: str
+    form: WordForm
+    expected_key: str
+    found: str
+    first_token: int
+    last_token: int  # exclusive
+    cost: float
+    hard: int
+    cases: tuple[str, ...] = ()
+
+    @property
+    def span(self) -> int:
+        return self.last_token - self.first_token
+
+
+class _PartForms:
+    """The folded forms of one name part, matched against single words or short runs of words."""
+
+    def __init__(self, part: str, forms: Iterable[WordForm]):
+        self.part = part
+        self.forms: dict[str, WordForm] = {}
+        self.cases: dict[str, list[str]] = {}
+        for form in forms:
+            key = word_key(form.text)
+            if not key:
+                continue
+            if key not in self.forms or _variant_rank(form) < _variant_rank(self.forms[key]):
+                self.forms[key] = form
+            if form.case not in self.cases.setdefault(key, []):
+                self.cases[key].append(form.case)
+        self.max_words = max((len(f.text.replace("-", " ").split()) for f in forms), default=1)
+
+    def match_key(self, key: str) -> Optional[tuple[str, WordForm, Distance]]:
+        if not key:
+            return None
+        form = self.forms.get(key)
+        if form is not None:
+            return key, form, Distance(0.0, 0)
+        best: Optional[tuple[str, WordForm, Distance]] = None
+        for expected, form in self.forms.items():
+            max_cost, max_hard = allowance(self.part, len(expected))
+            if max_cost == 0:
+                continue
+            budget = int(max_cost * 2)
+            if abs(len(expected) - len(key)) > budget:
+                continue
+            if Levenshtein.distance(expected, key, score_cutoff=budget) > budget:
+                continue
+            distance = ocr_distance(expected, key)
+            if distance.cost <= max_cost and distance.hard <= max_hard:
+                if best is None or distance < best[2]:
+                    best = (expected, form, distance)
+        return best
+
+    def hit_at(self, tokens: list[Token], start: int) -> Optional[PartHit]:
+        """The best match of this part starting at token ``start`` (one word, or up to 3 glued words)."""
+        return self._best(tokens, [(start, start + span) for span in range(1, self._spans() + 1)])
+
+    def hit_ending(self, tokens: list[Token], end: int) -> Optional[PartHit]:
+        """The best match of this part ending just before token ``end``."""
+        return self._best(tokens, [(end - span, end) for span in range(1, self._spans() + 1)])
+
+    def _spans(self) -> int:
+        return max(2, min(3, self.max_words + 1))
+
+    def _best(self, tokens: list[Token], ranges: list[tuple[int, int]]) -> Optional[PartHit]:
+        best: Optional[PartHit] = None
+        for first, last in ranges:
+            if first < 0 or last > len(tokens) or not _glued(tokens, first, last):
+                continue
+            words = tokens[first:last]
+            if any(not t.is_word for t in words):
+                continue
+            found = self.match_key("".join(t.key for t in words))
+            if found is None:
+                continue
+            expected, form, distance = found
+            hit = PartHit(self.part, form, expected, " ".join(t.raw for t in words), first, last,
+                          distance.cost, distance.hard, tuple(self.cases.get(expected, ())))
+            if best is None or (hit.cost, hit.span) < (best.cost, best.span):
+                best = hit
+            if best.cost == 0:
+                break
+        return best
+
+
+def _variant_rank(form: WordForm) -> int:
+    return {"": 0, "undeclined": 1}.get(form.variant, 2)
+
+
+def _glued(tokens: list[Token], first: int, last: int) -> bool:
+    """True when the tokens first..last-1 are separated by at most a couple of characters."""
+    return all(tokens[k + 1].start - tokens[k].end <= 2 for k in range(first, last - 1))
+
+
+# ------------------------------------------------------------------------------------------ search
+
+_LABEL_KEYS = frozenset(word_key(w) for w in (
+    "фамилия", "имя", "отчество", "фио", "ф.и.о", "гр", "гражданка", "гражданин", "сотрудник",
+    "сотруднице", "тегі", "аты", "әкесінің", "жөні", "аты-жөні", "тегі-аты",
+))
+_KAZAKH_SUFFIX = r"(?:[гк][ае]|н[ае]|[ндт]ы[нк]|[ндт]и[нк]|[ндт][ыи]|н|н?[дт][ае]|[дтн][ае]н|нд[ае]н|[мбп]ен)?"
+_PATRONYMIC_RE = re.compile(
+    rf"(?:вич|ьич)(?:а|у|ем|е)?{_KAZAKH_SUFFIX}$|(?:вн|ичн)(?:а|ы|е|у|ои|ою){_KAZAKH_SUFFIX}$"
+    rf"|(?:улы|к[ыа]зы|кизи|гызы|оглы|уулу){_KAZAKH_SUFFIX}$"
+)
+_KAZAKH_MARKER_KEYS = frozenset({"улы", "кызы", "казы", "гызы", "оглы"})
+
+
+def looks_like_patronymic(key: str) -> bool:
+    """True for a folded word shaped like a patronymic (-ович, -овна, -ұлы, -қызы … in any case)."""
+    return len(key) >= 5 and bool(_PATRONYMIC_RE.search(key))
+
+
+@dataclass
+class NameOccurrence:
+    """One place where the applicant's surname was found, with what surrounds it and the decision."""
+
+    page: int
+    start: int
+    end: int
+    found: str
+    pattern: str
+    accepted: bool
+    score: float = 0.0
+    cost: float = 0.0
+    hard_edits: int = 0
+    reason: str = ""
+    parts: dict[str, dict] = field(default_factory=dict)
+    patronymic: str = "absent"  # matched | initial | absent | unverified
+    exact: bool = False
+
+    @property
+    def case(self) -> str:
+        """The grammatical case all matched parts share ("dative"), or "mixed"."""
+        part_cases = [set(p["cases"]) for p in self.parts.values() if p.get("cases")]
+        if not part_cases:
+            return "mixed"
+        common = set.intersection(*part_cases)
+        for case in CASES + KAZAKH_CASES:
+            if case in common:
+                return case
+        kazakh = [c for cases in part_cases for c in cases if c in KAZAKH_CASES]
+        if kazakh and all(c & {"nominative", kazakh[0]} for c in part_cases):
+            return kazakh[0]
+        return "mixed"
+
+
+@dataclass
+class NameSearch:
+    """Every accepted mention of the applicant (best first) and the rejected near misses."""
+
+    accepted: list[NameOccurrence]
+    near_misses: list[NameOccurrence]
+
+    @property
+    def best(self) -> Optional[NameOccurrence]:
+        return self.accepted[0] if self.accepted else None
+
+
+class NameMatcher:
+    """Finds the applicant's name in prepared pages, in any generated form (see module docstring)."""
+
+    def __init__(self, forms: NameForms):
+        self.forms = forms
+        self.surname = _PartForms("surname", forms.surname)
+        self.first = _PartForms("first", forms.first)
+        self.patronymic = _PartForms("patronymic", forms.patronymic) if forms.patronymic else None
+        self.first_initial = word_key(forms.first_initial)
+        self.patronymic_initials = {word_key(i) for i in forms.patronymic_initials}
+        self.other_gender_surnames = frozenset(word_key(f.text) for f in forms.other_gender_surname) \
+            - set(self.surname.forms)
+
+    def search(self, pages: Iterable[PreparedPage]) -> NameSearch:
+        """All accepted mentions and near misses over ``pages``, best accepted mention first."""
+        accepted: list[NameOccurrence] = []
+        misses: list[NameOccurrence] = []
+        for page in pages:
+            for occurrence in self.scan(page):
+                (accepted if occurrence.accepted else misses).append(occurrence)
+        accepted.sort(key=lambda o: (-o.score, o.page, o.start))
+        misses.sort(key=lambda o: (-o.score, o.page, o.start))
+        return NameSearch(_dedupe(accepted), _dedupe(misses))
+
+    def scan(self, page: PreparedPage) -> list[NameOccurrence]:
+        """Every decided mention of the surname on one page."""
+        tokens = page.tokens
+        out: list[NameOccurrence] = []
+        for i, token in enumerate(tokens):
+            if not token.is_word:
+                continue
+            surname = self.surname.hit_at(tokens, i)
+            if surname is None or surname.first_token != i:
+                continue
+            for occurrence in (self._after(page, surname), self._before(page, surname)):
+                if occurrence is not None:
+                    out.append(occurrence)
+        return out
+
+    # -- patterns
+
+    def _after(self, page: PreparedPage, surname: PartHit) -> Optional[NameOccurrence]:
+        tokens = page.tokens
+        k = _skip_labels(tokens, surname.last_token)
+        if k >= len(tokens):
+            return None
+        first = self.first.hit_at(tokens, k)
+        if first is not None:
+            k2 = _skip_labels(tokens, first.last_token)
+            return self._with_patronymic(page, surname, first, k2, "surname first")
+        initials = _initials_at(tokens, k)
+        if initials:
+            return self._initials(page, surname, initials, after=True)
+        nxt = tokens[k]
+        adjacent = nxt.start - tokens[surname.last_token - 1].end <= 2
+        if nxt.capitalised and nxt.is_word and len(nxt.key) >= 3 and adjacent:
+            return self._miss(page, [surname], tokens[surname.first_token].start, nxt.end,
+                              "surname first", "first_name_differs")
+        return None
+
+    def _before(self, page: PreparedPage, surname: PartHit) -> Optional[NameOccurrence]:
+        tokens = page.tokens
+        s = surname.first_token
+        if s == 0:
+            return None
+        if self.patronymic is not None:
+            patronymic = self.patronymic.hit_ending(tokens, s)
+            if patronymic is not None:
+                first = self.first.hit_ending(tokens, patronymic.first_token)
+                if first is not None:
+                    return self._decide(page, [first, patronymic, surname], "first patronymic surname")
+        previous = tokens[s - 1]
+        if looks_like_patronymic(previous.key) and s >= 2:
+            first = self.first.hit_ending(tokens, s - 1)
+            if first is not None:
+                if self.patronymic is None:
+                    occurrence = self._decide(page, [first, surname], "first patronymic surname")
+                    occurrence.patronymic = "unverified"
+                    return occurrence
+                return self._miss(page, [first, surname], tokens[first.first_token].start,
+                                  tokens[surname.last_token - 1].end, "first patronymic surname",
+                                  "patronymic_differs")
+        first = self.first.hit_ending(tokens, s)
+        if first is not None:
+            return self._decide(page, [first, surname], "first surname")
+        initials = _initials_ending(tokens, s)
+        if initials:
+            return self._initials(page, surname, initials, after=False)
+        return None
+
+    def _with_patronymic(self, page: PreparedPage, surname: PartHit, first: PartHit, k: int,
+                         pattern: str) -> NameOccurrence:
+        tokens = page.tokens
+        if k < len(tokens):
+            if self.patronymic is not None:
+                patronymic = self.patronymic.hit_at(tokens, k)
+                if patronymic is not None:
+                    return self._decide(page, [surname, first, patronymic], "surname first patronymic")
+            nxt = tokens[k]
+            marker_next = k + 1 < len(tokens) and tokens[k + 1].key in _KAZAKH_MARKER_KEYS
+            if nxt.is_initial and (nxt.dotted or k + 1 >= len(tokens) or not tokens[k + 1].is_initial):
+                occurrence = self._decide(page, [surname, first], pattern, extra_end=nxt.end)
+                return self._check_patronymic_initial(occurrence, nxt.key)
+            if looks_like_patronymic(nxt.key) or marker_next:
+                end = tokens[k + 1].end if marker_next else nxt.end
+                if self.patronymic is None:
+                    occurrence = self._decide(page, [surname, first], pattern, extra_end=end)
+                    occurrence.patronymic = "unverified"
+                    return occurrence
+                return self._miss(page, [surname, first], tokens[surname.first_token].start, end,
+                                  "surname first patronymic", "patronymic_differs")
+        return self._decide(page, [surname, first], pattern)
+
+    def _check_patronymic_initial(self, occurrence: NameOccurrence, initial_key: str) -> NameOccurrence:
+        if not occurrence.accepted:
+            return occurrence
+        if not self.patronymic_initials:
+            occurrence.patronymic = "unverified"
+        elif initial_key in self.patronymic_initials:
+            occurrence.patronymic = "initial"
+        else:
+            occurrence.accepted, occurrence.reason, occurrence.score = False, "patronymic_initial_differs", 0.0
+        return occurrence
+
+    def _initials(self, page: PreparedPage, surname: PartHit, initials: list[Token],
+                  after: bool) -> NameOccurrence:
+        tokens = page.tokens
+        start = tokens[surname.first_token].start if after else initials[0].start
+        end = initials[-1].end + (1 if initials[-1].dotted else 0) if after else tokens[surname.last_token - 1].end
+        pattern = "surname initials" if after else "initials surname"
+        letters = _initial_letters(initials)
+        occurrence = NameOccurrence(page.number, start, end, page.text[start:end], pattern, False,
+                                    cost=surname.cost, hard_edits=surname.hard)
+        occurrence.parts = {"surname": _part_detail(surname), "initials": {"found": ".".join(letters)}}
+        if letters[0] != self.first_initial:
+            occurrence.reason = "initials_differ"
+            return occurrence
+        max_cost = min(1.0, allowance("surname", len(surname.expected_key))[0])
+        if surname.cost > max_cost:
+            occurrence.reason = "too_many_ocr_errors"
+            return occurrence
+        found_key = "".join(t.key for t in tokens[surname.first_token:surname.last_token])
+        if surname.cost > 0 and found_key in self.other_gender_surnames:
+            occurrence.reason = "other_gender_surname"  # "М.П. Иванов" is not "Иванова М.П."
+            return occurrence
+        if len(letters) > 1:
+            if not self.patronymic_initials:
+                occurrence.patronymic = "unverified"
+            elif letters[1] in self.patronymic_initials:
+                occurrence.patronymic = "initial"
+            else:
+                occurrence.reason = "initials_differ"
+                return occurrence
+        occurrence.accepted = True
+        factor = 0.9 if len(letters) > 1 or not self.patronymic_initials else 0.8
+        length = len(surname.expected_key)
+        occurrence.score = round(factor * (1 - surname.cost / max(length, 1)), 4)
+        occurrence.exact = surname.cost == 0
+        return occurrence
+
+    def _decide(self, page: PreparedPage, hits: list[PartHit], pattern: str,
+                extra_end: Optional[int] = None) -> NameOccurrence:
+        tokens = page.tokens
+        start = tokens[min(h.first_token for h in hits)].start
+        end = max(tokens[max(h.last_token for h in hits) - 1].end, extra_end or 0)
+        cost = sum(h.cost for h in hits)
+        hard = sum(h.hard for h in hits)
+        by_part = {h.part: h for h in hits}
+        occurrence = NameOccurrence(page.number, start, end, page.text[start:end], pattern, False,
+                                    cost=cost, hard_edits=hard)
+        occurrence.parts = {h.part: _part_detail(h) for h in hits}
+        has_patronymic = "patronymic" in by_part
+        if has_patronymic:
+            occurrence.patronymic = "matched"
+        total_length = sum(len(h.expected_key) for h in hits)
+        budget = 1.0 + (1.0 if has_patronymic else 0.0) + (0.5 if total_length >= 22 else 0.0)
+        if by_part["surname"].hard and by_part["first"].hard:
+            occurrence.reason = "ocr_errors_in_surname_and_first_name"
+            return occurrence
+        if cost > budget:
+            occurrence.reason = "too_many_ocr_errors"
+            return occurrence
+        factor = 1.0 if has_patronymic or self.patronymic is None else 0.95
+        occurrence.accepted = True
+        occurrence.score = round(factor * (1 - cost / max(total_length, 1)), 4)
+        occurrence.exact = cost == 0
+        return occurrence
+
+    def _miss(self, page: PreparedPage, hits: list[PartHit], start: int, end: int, pattern: str,
+              reason: str) -> NameOccurrence:
+        occurrence = NameOccurrence(page.number, start, end, page.text[start:end], pattern, False,
+                                    reason=reason, cost=sum(h.cost for h in hits),
+                                    hard_edits=sum(h.hard for h in hits))
+        occurrence.parts = {h.part: _part_detail(h) for h in hits}
+        occurrence.score = round(0.5 * (1 - occurrence.cost / max(sum(len(h.expected_key) for h in hits), 1)), 4)
+        return occurrence
+
+
+def _part_detail(hit: PartHit) -> dict:
+    return {"form": hit.form.text, "case": hit.form.case, "cases": list(hit.cases),
+            "variant": hit.form.variant, "found": hit.found, "cost": hit.cost, "hard_edits": hit.hard}
+
+
+def _skip_labels(tokens: list[Token], k: int, limit: int = 2) -> int:
+    skipped = 0
+    while k < len(tokens) and skipped < limit and tokens[k].key in _LABEL_KEYS:
+        k += 1
+        skipped += 1
+    return k
+
+
+def _initials_at(tokens: list[Token], k: int) -> list[Token]:
+    """Initials starting at token ``k``: "М.П.", "М. П.", "М П", "МП." or a single dotted "М."."""
+    if k >= len(tokens):
+        return []
+    token = tokens[k]
+    if len(token.raw) == 2 and token.raw.isalpha() and token.raw.isupper() and token.dotted:
+        return [token]
+    if not token.is_initial:
+        return []
+    if k + 1 < len(tokens) and tokens[k + 1].is_initial and tokens[k + 1].start - token.end <= 3:
+        return [token, tokens[k + 1]]
+    return [token] if token.dotted else []
+
+
+def _initials_ending(tokens: list[Token], end: int) -> list[Token]:
+    """Initials just before token ``end`` ("М.П. Иванова", "М. Иванова")."""
+    if end < 1:
+        return []
+    token = tokens[end - 1]
+    if len(token.raw) == 2 and token.raw.isalpha() and token.raw.isupper() and token.dotted:
+        return [token]
+    if not token.is_initial:
+        return []
+    if end >= 2 and tokens[end - 2].is_initial and token.start - tokens[end - 2].end <= 3:
+        return [tokens[end - 2], token]
+    return [token] if token.dotted else []
+
+
+def _initial_letters(initials: list[Token]) -> list[str]:
+    if len(initials) == 1 and len(initials[0].raw) == 2:
+        return [initials[0].key[0], initials[0].key[1]]
+    return [t.key[:1] for t in initials]
+
+
+def _dedupe(occurrences: list[NameOccurrence]) -> list[NameOccurrence]:
+    seen: set[tuple[int, int, int]] = set()
+    out = []
+    for occurrence in occurrences:
+        key = (occurrence.page, occurrence.start, occurrence.end)
+        if key not in seen:
+            seen.add(key)
+            out.append(occurrence)
+    return out
+
+
+# ------------------------------------------------------------------------------------ other people
+
+_SURNAME_SHAPE = re.compile(
+    r"(?:ов|ев|ин|ын)(?:а|у|ым|ои|ом|е|ои)?$|(?:ск|цк)(?:ии|ая|ого|ому|им|ои|ую)$|енко$"
+    r"|(?:ук|юк)(?:а|у|ом|е)?$|(?:баев|бекова?)\w*$"
+)
+
+
+_NOT_NAMES = frozenset(word_key(w) for w in (
+    "директор", "заведующий", "заведующая", "врач", "главный", "главная", "генеральный", "начальник",
+    "исполнитель", "исп", "бухгалтер", "менеджер", "специалист", "инспектор", "руководитель", "приказ",
+    "справка", "основание", "подпись", "ознакомлен", "ознакомлена", "экономист", "инженер", "дата",
+    "место", "работы", "причина", "режим", "тел", "город", "улица", "республики", "казахстан",
+    "директоры", "басшы", "дәрігер", "меңгеруші", "орындаған", "негіздеме", "бұйрық", "анықтама",
+))
+
+
+def _inside_quotes(text: str, start: int) -> bool:
+    before = text[:start]
+    return before.count("«") > before.count("»") or before.count('"') % 2 == 1 \
+        or before.count("“") > before.count("”")
+
+
+def find_person_mentions(page: PreparedPage) -> list[tuple[int, int]]:
+    """Spans of text that name some person: "Петров А.Б.", "А.Б. Петров", "Петров Иван Сергеевич",
+    "Сейткали Бауыржан Нурланович", "Петров Иван" (surname-shaped first word).
+
+    Capitalised titles ("Заведующий Г.К.") and names in quotes (organisations: «Алтын Дала») are not
+    people.
+    """
+    tokens = page.tokens
+    spans: list[tuple[int, int]] = []
+    for i, token in enumerate(tokens):
+        if not (token.capitalised and token.is_word and len(token.key) >= 2 and not token.is_initial):
+            continue
+        if token.key in _NOT_NAMES or _inside_quotes(page.text, token.start):
+            continue
+        initials = _initials_at(tokens, i + 1)
+        if initials:
+            spans.append((token.start, initials[-1].end))
+            continue
+        initials = _initials_ending(tokens, i)
+        if initials:
+            spans.append((initials[0].start, token.end))
+            continue
+        if i + 1 < len(tokens) and tokens[i + 1].capitalised and tokens[i + 1].is_word \
+                and tokens[i + 1].start - token.end <= 2:
+            if i + 2 < len(tokens) and looks_like_patronymic(tokens[i + 2].key):
+                spans.append((token.start, tokens[i + 2].end))
+            elif _SURNAME_SHAPE.search(token.key) and len(token.key) >= 5 and len(tokens[i + 1].key) >= 3:
+                spans.append((token.start, tokens[i + 1].end))
+    return spans

@@ -1,0 +1,163 @@
+"""``engine.ocr``: real Tesseract (rus+kaz) on rendered pages: text, words, lines, rotation, limits."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import pytesseract
+from PIL import Image
+
+from ocr_pipeline.engine import ocr
+from ocr_pipeline.engine.models import DocumentError, EngineSettings, ErrorCode
+from ocr_pipeline.engine.preprocess import preprocess_page
+from ocr_pipeline_tests import engine_pages as pages
+
+SETTINGS = EngineSettings()
+
+
+@pytest.fixture(scope="module")
+def page() -> Image.Image:
+    return pages.render_page()
+
+
+@pytest.fixture(scope="module")
+def clean_reading(page):
+    return ocr.ocr_page(preprocess_page(pages.to_array(page), SETTINGS), 3, SETTINGS)
+
+
+def test_reads_russian_and_kazakh(clean_reading):
+    text = clean_reading.text
+    assert "ПРИКАЗ" in text
+    assert pages.KNOWN_LINE in text, "Kazakh letters (ғ, Ә, і, қ) must survive: rus+kaz"
+    assert "Бұйрық қызметкерге" in text
+    assert "960125400124" in text
+
+
+def test_page_text_fields(clean_reading, page):
+    assert clean_reading.number == 3
+    assert clean_reading.source == "ocr" and clean_reading.rotation == 0
+    assert clean_reading.image_size == (page.width, page.height)
+    assert clean_reading.mean_confidence > 85
+    words = clean_reading.words
+    assert len(words) >= 40
+    assert clean_reading.mean_confidence == pytest.approx(sum(w.confidence for w in words) / len(words), abs=0.01)
+    for word in words:
+        assert word.text.strip() == word.text and word.text
+        assert 0 <= word.confidence <= 100
+        assert 0 <= word.left and word.left + word.width <= page.width
+        assert 0 <= word.top and word.top + word.height <= page.height
+    known = [w for w in words if w.text == "Жармағанбетова"]
+    assert len(known) == 1 and known[0].confidence > 80
+
+
+def test_lines_in_reading_order(clean_reading):
+    lines = clean_reading.text.split("\n")
+    assert len(lines) == len(pages.LINES)
+    for expected, got in zip(pages.LINES, lines):
+        assert pages.char_error_rate(got, expected) <= 0.05, (expected, got)
+    line_ids = [w.line for w in clean_reading.words]
+    assert line_ids == sorted(line_ids), "words come in reading order, grouped by line"
+    assert len(set(line_ids)) == len(pages.LINES)
+
+
+def test_colour_input_is_read(page):
+    reading = ocr.ocr_page(pages.to_array(pages.render_page(stamp=True)), 1, SETTINGS)
+    assert pages.KNOWN_LINE in reading.text and reading.rotation == 0
+
+
+def test_page_text_from_tesseract_data():
+    data = {
+        "level": [1, 5, 5, 5, 5, 5],
+        "block_num": [0, 1, 1, 1, 1, 2], "par_num": [0, 1, 1, 1, 1, 1], "line_num": [0, 1, 1, 2, 2, 1],
+        "left": [0, 10, 60, 10, 70, 10], "top": [0, 5, 5, 40, 40, 90], "width": [200, 40, 50, 50, 30, 40],
+        "height": [100, 20, 20, 20, 20, 20],
+        "conf": [-1, 96.5, 90, 80, "-1", 70], "text": ["", "Приказ", "№42", "Иванова", " ", "М.П."],
+    }
+    page_text = ocr.page_text_from_data(data, 2, (200, 100))
+    assert page_text.text == "Приказ №42\nИванова\nМ.П."
+    assert [w.text for w in page_text.words] == ["Приказ", "№42", "Иванова", "М.П."]
+    assert page_text.words[2].line == (1, 1, 2) and page_text.words[3].line == (2, 1, 1)
+    assert page_text.mean_confidence == pytest.approx((96.5 + 90 + 80 + 70) / 4, abs=0.01)
+    empty = ocr.page_text_from_data({"text": []}, 1, (10, 10))
+    assert empty.text == "" and empty.words == [] and empty.mean_confidence == 0.0
+
+
+def test_blank_page_gives_empty_text():
+    blank = np.full((1754, 1240), 250, np.uint8)
+    reading = ocr.ocr_page(preprocess_page(blank, SETTINGS), 1, SETTINGS)
+    assert reading.text == "" and reading.words == [] and reading.mean_confidence == 0.0
+
+
+@pytest.mark.parametrize("turned_ccw", [90, 180, 270])
+def test_rotated_page_is_turned_upright(page, turned_ccw):
+    turned = pages.to_array(pages.rotate(page, turned_ccw))
+    reading = ocr.ocr_page(preprocess_page(turned, SETTINGS), 1, SETTINGS)
+    assert reading.rotation == turned_ccw, "the clockwise turn that undoes a counter-clockwise one"
+    assert pages.char_error_rate(reading.text, pages.KNOWN_LINE) <= 0.04, reading.text
+    assert reading.image_size == (page.width, page.height)
+
+
+def test_reading_score_separates_upright_from_upside_down(page):
+    upright = ocr.read_text(pages.to_array(page.convert("L")), 1, SETTINGS)
+    upside_down = ocr.read_text(pages.to_array(page.convert("L").rotate(180)), 1, SETTINGS)
+    assert ocr.reading_score(upright) > 0.4
+    assert ocr.reading_score(upside_down) < ocr.POOR_READING_SHARE
+
+
+def test_orientation_detection(page):
+    gray = pages.to_array(page.convert("L"))
+    for turned_ccw in (0, 90, 180, 270):
+        orientation = ocr.detect_orientation(pages.to_array(pages.rotate(page.convert("L"), turned_ccw)), SETTINGS)
+        assert orientation is not None and orientation.rotate == turned_ccw
+    assert ocr.detect_orientation(np.full_like(gray, 255), SETTINGS) is None
+
+
+def test_timeout_makes_the_document_unreadable(page):
+    big = pages.to_array(page.convert("L").resize((page.width * 2, page.height * 2)))
+    started = time.perf_counter()
+    with pytest.raises(DocumentError) as caught:
+        ocr.ocr_page(big, 4, EngineSettings(ocr_timeout_seconds=0.2))
+    assert caught.value.code is ErrorCode.UNREADABLE_DOCUMENT
+    assert "page 4" in caught.value.message and "longer than" in caught.value.message
+    assert time.perf_counter() - started < 5
+
+
+def test_missing_language_data_is_an_engine_error_not_a_document_error(page):
+    with pytest.raises(RuntimeError, match="not set up"):
+        ocr.read_text(pages.to_array(page.convert("L")), 1, EngineSettings(languages="xxx"))
+
+
+def test_every_tesseract_call_is_single_threaded(tmp_path, monkeypatch, page):
+    """A wrapper script in front of the real Tesseract records the environment of each call."""
+    record = tmp_path / "calls.log"
+    wrapper = tmp_path / "tesseract"
+    real = subprocess.run(["which", "tesseract"], capture_output=True, text=True, check=True).stdout.strip()
+    wrapper.write_text(f'#!/bin/sh\necho "OMP_THREAD_LIMIT=$OMP_THREAD_LIMIT $*" >> "{record}"\nexec {real} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(wrapper))
+    monkeypatch.setenv("OMP_THREAD_LIMIT", "4")
+    upside_down = pages.to_array(page.convert("L").rotate(180))  # OCR, OSD and OCR again
+    reading = ocr.ocr_page(upside_down, 1, SETTINGS)
+    assert reading.rotation == 180
+    calls = record.read_text().splitlines()
+    assert len([c for c in calls if "--psm 0" in c]) == 1 and len(calls) >= 3
+    assert all(c.startswith("OMP_THREAD_LIMIT=1 ") for c in calls), calls
+    assert all(re.search(r"\.bmp\b", c) for c in calls), "images are handed over as BMP files"
+
+
+def test_engine_versions_are_cached_copies():
+    versions = ocr.engine_versions()
+    assert set(versions) >= {"tesseract", "opencv", "pypdfium2", "pillow", "ocr_pipeline"}
+    cli = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split()[1]
+    assert versions["tesseract"] == cli
+    versions["tesseract"] = "changed"
+    started = time.perf_counter()
+    again = ocr.engine_versions()
+    assert time.perf_counter() - started < 0.001
+    assert again["tesseract"] == cli

@@ -1,0 +1,309 @@
+"""``verify_pages`` on text: the verdict rule, IIN attribution, readability, checks and logging."""
+
+import json
+import logging
+
+import pytest
+
+from ocr_pipeline.engine.iin import checksum_digit, find_numbers, has_valid_checksum, mask_iin
+from ocr_pipeline.engine.models import Applicant, EngineSettings, PageText, Verdict
+from ocr_pipeline.engine.verify import review_reasons, verify_pages
+
+
+def _iin(first11: str) -> str:
+    return first11 + str(checksum_digit(first11))
+
+
+IVANOVA_IIN = _iin("96012540012")
+IVANOVA = Applicant(IVANOVA_IIN, "Иванова", "Мария", "Петровна")
+NAMESAKE_IIN = _iin("91020240013")
+DIRECTOR_IIN = _iin("75061130021")
+CHILD_IIN = _iin("23030150012")
+EMPLOYER_BIN = _iin("12054001234")
+SETTINGS = EngineSettings()
+
+
+def order(mention: str, iin_text: str = "", footer: str = "Директор ТОО «Ромашка» Сейткали Б.Н.") -> str:
+    return f"""ТОО «Ромашка» БИН {EMPLOYER_BIN}
+ПРИКАЗ № 12-К
+г. Алматы 01.02.2024
+О предоставлении отпуска по беременности и родам
+ПРИКАЗЫВАЮ:
+1. Предоставить {mention}{iin_text}, экономисту отдела продаж, отпуск по беременности и родам
+с 05.02.2024 по 10.06.2024 сроком 126 календарных дней.
+Основание: заявление работника, лист временной нетрудоспособности № 0946272.
+{footer}"""
+
+
+def verify(text, applicant=IVANOVA, settings=SETTINGS, confidence=91.0, pages=None) -> Verdict:
+    pages = pages if pages is not None else [PageText(1, text, mean_confidence=confidence)]
+    return verify_pages(pages, applicant, settings)
+
+
+# -------------------------------------------------------------------------------------- accepted
+
+
+def test_applicant_with_iin_is_accepted_with_evidence():
+    verdict = verify(order("Ивановой Марии Петровне", f" (ИИН {IVANOVA_IIN})"))
+    assert verdict.verdict is True and verdict.errors == []
+    assert verdict.document_type == "maternity_leave_order"
+    assert verdict.review_required is False
+    assert verdict.confidence > 0.9
+    name, iin, doc_type, readable = (verdict.checks[k] for k in ("name", "iin", "document_type", "readable"))
+    assert name.matched and name.page == 1 and name.snippet == "Ивановой Марии Петровне"
+    assert name.detail["case"] == "dative" and name.detail["form"] == "Ивановой Марии Петровне"
+    assert name.detail["pattern"] == "surname first patronymic"
+    assert iin.matched and iin.detail["status"] == "found" and iin.detail["bins_ignored"] == 1
+    assert iin.snippet == f"ИИН {mask_iin(IVANOVA_IIN)}" and IVANOVA_IIN not in json.dumps(verdict.to_dict())
+    assert doc_type.matched and doc_type.detail["type"] == "maternity_leave_order" and doc_type.snippet
+    assert readable.matched
+    assert Verdict.from_dict(json.loads(json.dumps(verdict.to_dict(), ensure_ascii=False))).verdict is True
+
+
+@pytest.mark.parametrize("mention", [
+    "Ивановой Марии Петровне", "Ивановой М.П.", "М.П. Ивановой", "Ивановой Марии",
+    "Ивано-\nвой Марии Пет-\nровне", "Ивaнoвой Мaрии Пeтpoвне",
+])
+def test_forms_of_the_name_without_iin_are_accepted_for_review(mention):
+    verdict = verify(order(mention))
+    assert verdict.verdict is True, verdict.errors
+    assert verdict.checks["iin"].detail["status"] == "absent"
+    assert verdict.review_required and "iin_absent" in review_reasons(verdict)
+    assert verdict.checks["iin"].detail["review_reasons"] == ["iin_absent"]
+
+
+def test_kazakh_applicant_in_ocr_without_kazakh_letters():
+    applicant = Applicant(_iin("93110240023"), "Жармағанбетова", "Әлия", "Серікқызы")
+    text = (f"АНЫҚТАМА\nЖармаганбетова Алия Серикказы, ЖСН {applicant.iin}, шынымен «Нур» ЖШС-де\n"
+            "бухгалтер лауазымында жұмыс істейді. Анықтама талап етілген жерге берілді.")
+    verdict = verify(text, applicant)
+    assert verdict.verdict is True and verdict.document_type == "employment_certificate"
+    assert verdict.checks["iin"].detail["status"] == "found"
+
+
+def test_uppercase_event_name_and_male_kazakh_applicant():
+    applicant = Applicant(_iin("90030830042"), "АХМЕТОВ", "НҰРЛАН", "СЕРІКҰЛЫ")
+    text = order("Ахметову Нурлану Серикулы", f", ИИН {applicant.iin}")
+    assert verify(text, applicant).verdict is True
+
+
+def test_fuzzy_name_is_accepted_but_flagged():
+    verdict = verify(order("Ивакoвой Марии Петровне", f" (ИИН {IVANOVA_IIN})"))
+    assert verdict.verdict is True
+    assert verdict.review_required and "fuzzy_name" in review_reasons(verdict)
+    assert verdict.checks["name"].detail["exact"] is False
+
+
+def test_iin_misread_by_one_digit_is_not_a_contradiction():
+    misread = IVANOVA_IIN[:3] + str((int(IVANOVA_IIN[3]) + 1) % 10) + IVANOVA_IIN[4:]
+    assert not has_valid_checksum(misread)
+    verdict = verify(order("Ивановой Марии Петровне", f" (ИИН {misread})"))
+    assert verdict.verdict is True
+    assert verdict.checks["iin"].detail["status"] == "found_ocr_misread"
+    assert verdict.checks["iin"].detail["digits_misread"] == 1
+
+
+def test_iin_with_letter_lookalikes_and_spaces_is_found():
+    spaced = f"{IVANOVA_IIN[:4]} {IVANOVA_IIN[4:8]} {IVANOVA_IIN[8:]}".replace("0", "О", 1)
+    verdict = verify(order("Ивановой Марии Петровне", f" (ИИН {spaced})"))
+    assert verdict.verdict is True and verdict.checks["iin"].detail["status"] == "found"
+
+
+def test_low_ocr_confidence_with_the_name_found_is_flagged():
+    verdict = verify(order("Ивановой Марии Петровне", f" (ИИН {IVANOVA_IIN})"), confidence=48.0)
+    assert verdict.verdict is True
+    assert "low_ocr_confidence" in review_reasons(verdict)
+
+
+def test_name_on_page_two():
+    pages = [PageText(1, "Сопроводительное письмо. Направляем вам документы по запросу банка.", mean_confidence=90),
+             PageText(2, order("Ивановой Марии Петровне"), mean_confidence=88)]
+    verdict = verify("", pages=pages)
+    assert verdict.verdict is True and verdict.pages == 2 and verdict.checks["name"].page == 2
+
+
+def test_text_layer_pages_have_no_ocr_confidence():
+    verdict = verify("", pages=[PageText(1, order("Ивановой Марии Петровне"), source="text_layer")])
+    assert verdict.verdict is True and verdict.checks["readable"].detail["mean_ocr_confidence"] is None
+
+
+# ---------------------------------------------------------------------------------------- IINs
+
+
+def test_namesake_with_other_iin_next_to_the_name_is_a_mismatch():
+    verdict = verify(order("Ивановой Марии Петровне", f" (ИИН {NAMESAKE_IIN})"))
+    assert verdict.verdict is False and verdict.error_codes == ["IIN_MISMATCH"]
+    iin = verdict.checks["iin"]
+    assert iin.detail["contradicting"][0]["iin"] == mask_iin(NAMESAKE_IIN)
+    assert NAMESAKE_IIN not in json.dumps(verdict.to_dict())
+    assert verdict.checks["name"].matched  # the name itself is there
+
+
+def test_valid_iin_one_confusable_digit_away_is_a_mismatch_for_review():
+    # the 11th digit has weight 11 in the checksum: 3 -> 8 there keeps the checksum valid (as twins'
+    # consecutive serial numbers do), so this may be a misread or another person
+    applicant = Applicant(_iin("96012540013"), "Иванова", "Мария", "Петровна")
+    look_alike = _iin("96012540018")
+    assert look_alike[:10] == applicant.iin[:10] and look_alike[11] == applicant.iin[11]
+    verdict = verify(order("Ивановой Марии Петровне", f" (ИИН {look_alike})"), applicant)
+    assert verdict.error_codes == ["IIN_MISMATCH"]
+    assert "iin_possibly_misread" in review_reasons(verdict)
+
+
+def test_iin_on_the_next_line_of_a_form_is_attributed_to_the_name():
+    text = (f"ЛИСТ ВРЕМЕННОЙ НЕТРУДОСПОСОБНОСТИ № 0701987\nФИО: Иванова Мария Петровна\n"
+            f"ИИН: {NAMESAKE_IIN}\nОсвобождение от работы с 01.02.2024 по 10.02.2024")
+    assert verify(text).error_codes == ["IIN_MISMATCH"]
+
+
+def test_organisation_after_the_iin_does_not_take_it_from_the_applicant():
+    text = (f"ЛИСТ ВРЕМЕННОЙ НЕТРУДОСПОСОБНОСТИ № 0159878\nЛист получен Ивановой Марией Петровной лично, "
+            f"о режиме лечения она предупреждена.\nДата выдачи 26 июля 2023 года\nИИН {NAMESAKE_IIN}\n"
+            f"Место работы АО «Алтын Дала Агро»\nВрач Абдрахманова Г.К.")
+    assert verify(text).error_codes == ["IIN_MISMATCH"]
+
+
+def test_director_iin_is_not_a_contradiction():
+    footer = f"Директор ТОО «Ромашка» Сейткали Бауыржан Нурланович, ИИН {DIRECTOR_IIN}"
+    verdict = verify(order("Ивановой Марии Петровне", f" (ИИН {IVANOVA_IIN})", footer=footer))
+    assert verdict.verdict is True, verdict.errors
+    assert verdict.checks["iin"].detail["other_people_iins"][0]["owner"] == "other"
+
+
+def test_director_iin_by_initials_without_applicant_iin():
+    footer = f"Генеральный директор Сейткали Б.Н. (ИИН {DIRECTOR_IIN})"
+    assert verify(order("Ивановой Марии Петровне", footer=footer)).verdict is True
+
+
+def test_individual_entrepreneur_employer_iin_is_not_a_contradiction():
+    text = order("Ивановой Марии Петровне").replace(f"ТОО «Ромашка» БИН {EMPLOYER_BIN}",
+                                                    f"ИП «Сейткали», ИИН {DIRECTOR_IIN}")
+    verdict = verify(text)
+    assert verdict.verdict is True, verdict.errors
+    assert verdict.checks["iin"].detail["other_people_iins"][0]["owner"] == "employer"
+
+
+def test_child_iin_in_a_childcare_order_is_not_a_contradiction():
+    text = (f"ПРИКАЗ № 77\nО предоставлении отпуска по уходу за ребенком\n"
+            f"Предоставить Ивановой Марии Петровне отпуск по уходу за ребенком, сыном,\n"
+            f"2023 г.р., ИИН ребенка {CHILD_IIN}, до достижения им возраста трех лет.\nДиректор Сейткали Б.Н.")
+    verdict = verify(text)
+    assert verdict.verdict is True, verdict.errors
+    assert verdict.document_type == "childcare_leave_order"
+
+
+def test_named_child_iin_is_not_a_contradiction():
+    text = order("Ивановой Марии Петровне", f" (ИИН {IVANOVA_IIN})") + \
+        f"\nРебенок: Иванов Алексей Сергеевич, ИИН {CHILD_IIN}"
+    assert verify(text).verdict is True
+
+
+def test_lone_foreign_iin_without_the_applicants_is_a_mismatch():
+    text = order("Ивановой Марии Петровне") + f"\n\n\n{'Отметки отдела кадров. ' * 12}\nИИН {NAMESAKE_IIN}"
+    assert verify(text).error_codes == ["IIN_MISMATCH"]
+
+
+def test_labelled_iin_damaged_by_ocr():
+    form = ("ЛИСТ ВРЕМЕННОЙ НЕТРУДОСПОСОБНОСТИ № 0670634\nДата выдачи 31.03.2025 года\n"
+            "Фамилия, имя, отчество Иванова М.П.\nИИН ; {}\nМесто работы ТОО «Каспий Логистик»\n"
+            "Освобождение от работы с 06.04.2025 года по 14.04.2025 года")
+    other_with_extra_digit = NAMESAKE_IIN[:4] + "9" + " " + NAMESAKE_IIN[4:]
+    verdict = verify(form.format(other_with_extra_digit))
+    assert verdict.error_codes == ["IIN_MISMATCH"]
+    assert verdict.checks["iin"].detail["contradicting"][0]["unreadable"] is True
+    low_confidence = verify(form.format(other_with_extra_digit), confidence=52.0)
+    assert low_confidence.verdict is True and "iin_unreadable" in review_reasons(low_confidence)
+    own_with_extra_digit = IVANOVA_IIN[:6] + "1" + IVANOVA_IIN[6:]
+    own = verify(form.format(own_with_extra_digit))
+    assert own.verdict is True and own.checks["iin"].detail["status"] == "found_ocr_misread"
+    employer = verify(form.format(IVANOVA_IIN).replace("ИИН ;", "ИИН/БИН").replace(IVANOVA_IIN, NAMESAKE_IIN[:-1]))
+    assert employer.verdict is True
+
+
+def test_bins_and_unreadable_numbers_are_ignored():
+    garbled = "123456789012"
+    assert [n.kind for n in find_numbers(garbled)] == ["invalid"]
+    verdict = verify(order("Ивановой Марии Петровне", f" (ИИН {IVANOVA_IIN}), договор № {garbled}"))
+    assert verdict.verdict is True
+    assert verdict.checks["iin"].detail["unreadable_numbers"] == 1
+
+
+# ------------------------------------------------------------------------------------ rejected
+
+
+@pytest.mark.parametrize("mention,reason", [
+    ("Ивановой Анне Петровне", "first_name_differs"),           # sister
+    ("Ивановой Марии Сергеевне", "patronymic_differs"),          # other patronymic
+    ("Ивановой И.П.", "initials_differ"),
+    ("Ивановой М.С.", "initials_differ"),
+])
+def test_relatives_and_other_patronymics_are_not_the_applicant(mention, reason):
+    verdict = verify(order(mention))
+    assert verdict.verdict is False and verdict.error_codes == ["NAME_NOT_FOUND"]
+    assert verdict.checks["name"].detail["near_miss"]["reason"] == reason
+    assert verdict.review_required
+
+
+def test_someone_else_entirely():
+    verdict = verify(order("Ким Ольге Владимировне"))
+    assert verdict.error_codes == ["NAME_NOT_FOUND"] and verdict.confidence >= 0.8
+    assert verdict.review_required is False
+
+
+def test_document_naming_nobody():
+    text = ("ОБЪЯВЛЕНИЕ\nУважаемые сотрудники! 15 марта 2024 года в 15:00 в актовом зале состоится "
+            "общее собрание коллектива по вопросам охраны труда. Явка обязательна.\nАдминистрация")
+    verdict = verify(text)
+    assert verdict.error_codes == ["NAME_NOT_FOUND"] and verdict.document_type == "other"
+
+
+@pytest.mark.parametrize("text,confidence", [
+    ("ii —– ,,. ~~ llI1 eee ooo ¦¦ щщщ кк ыы ъ ь . ;; ''", 31.0),
+    ("", 0.0),
+    ("Ш ьЪ ..\n1l| ~ жщ хъ ... --- мм пп тт", 22.0),
+    ("прр ваы тшщ ыва ыва пролд олд ждлоо прив вап ывап", 28.0),     # letters, no language
+    (order("Ким Ольге Владимировне"), 21.0),                          # words, but confidence of noise
+    ("— . : ‚ ‘ | ! 1 Ш № ~ ии н В. ‚ о и ЁЁ 1 | . _ ье ъ Н\nи. ‚ , ааа ее Ш1 ‚‚ оыв ьно ыы 1.1 Ъ", 55.0),
+])
+def test_garbage_is_unreadable(text, confidence):
+    verdict = verify(text, confidence=confidence)
+    assert verdict.verdict is False and verdict.error_codes == ["UNREADABLE_DOCUMENT"]
+
+
+def test_no_pages_is_unreadable():
+    assert verify("", pages=[]).error_codes == ["UNREADABLE_DOCUMENT"]
+
+
+def test_short_certificate_is_readable():
+    text = "СПРАВКА\nИванова Мария Петровна работает в ТОО «Нур» бухгалтером."
+    verdict = verify(text, confidence=86.0)
+    assert verdict.verdict is True
+    short_other = "СПРАВКА\nКим О.В. работает в ТОО «Нур»."
+    assert verify(short_other, confidence=86.0).error_codes == ["NAME_NOT_FOUND"]
+    specks = "в и с о к у а в и о с и в . , ; в и"
+    assert verify(specks, confidence=62.0).error_codes == ["UNREADABLE_DOCUMENT"]
+
+
+# ------------------------------------------------------------------------------- document type
+
+
+def test_accepted_document_types():
+    text = order("Ивановой Марии Петровне", f" (ИИН {IVANOVA_IIN})")
+    only_certificates = EngineSettings(accepted_document_types=frozenset({"employment_certificate"}))
+    verdict = verify(text, settings=only_certificates)
+    assert verdict.verdict is False and verdict.error_codes == ["DOCUMENT_TYPE_NOT_ACCEPTED"]
+    assert verdict.checks["document_type"].matched is False
+    both = EngineSettings(accepted_document_types=frozenset({"employment_certificate", "maternity_leave_order"}))
+    assert verify(text, settings=both).verdict is True
+
+
+# ------------------------------------------------------------------------------------- logging
+
+
+def test_logs_mask_the_iin_and_hide_the_text(caplog):
+    caplog.set_level(logging.INFO, logger="ocr_pipeline")
+    verify(order("Ивановой Марии Петровне", f" (ИИН {NAMESAKE_IIN})"))
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+    assert mask_iin(IVANOVA_IIN) in logged
+    for secret in (IVANOVA_IIN, NAMESAKE_IIN, "Иванов", "Мари", "Ромашка"):
+        assert secret not in logged
