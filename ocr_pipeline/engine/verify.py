@@ -21,8 +21,11 @@ IIN decisions:
   nearest person mention to it (preferring one before it, within 200 characters; 60 after) is the
   applicant's name and no relation word ("ребенка", "сына", "баласы" …) stands between them. When
   it is nearer to another person named in the document (the director who signs, the child in a
-  childcare order) it is that person's. A valid IIN near nobody contradicts only when the applicant's
-  own IIN is absent from the document (a certificate whose one IIN is someone else's);
+  childcare order) it is that person's. A valid IIN near nobody is not a contradiction but flags
+  review (a signer whose name OCR mangled must not reject the applicant's document); with the
+  applicant's own IIN elsewhere in the document it is simply someone else's;
+* a title in the nominative ("Директор", "Врач", "Исп.") between the applicant's mention and a
+  valid IIN 40+ characters later introduces the signer: the IIN is the signer's;
 * a valid IIN right after "ИП", "БИН", "ТОО", "работодатель" … is the employer's (an individual
   entrepreneur's IIN is their BIN), not a contradiction;
 * the applicant's IIN absent altogether is allowed (orders rarely print it) but flags review.
@@ -75,10 +78,13 @@ _RELATION_STEMS = tuple(word_key(w) for w in (
     "ребен", "ребён", "сын", "доч", "дет", "бала", "мать", "матер", "отец", "отц", "супруг", "муж",
     "жена", "жены", "представител", "опекун",
 ))
-_EMPLOYER_STEMS = tuple(word_key(w) for w in (
-    "бин", "бсн", "ип", "предпринимател", "кәсіпкер", "тоо", "жшс", "работодател", "организац",
-    "компани", "филиал", "предприяти", "учреждени",
+_SIGNER_TITLES = frozenset(word_key(w) for w in (
+    "директор", "руководитель", "заведующий", "заведующая", "врач", "начальник", "исполнитель", "исп",
+    "главный", "генеральный", "председатель", "директоры", "басшы", "дәрігер", "меңгеруші", "орындаған",
 ))
+SIGNER_MIN_GAP_CHARS = 40
+_EMPLOYER_WORDS = frozenset(word_key(w) for w in ("бин", "бсн", "ип", "тоо", "жшс", "жк", "ао"))
+_EMPLOYER_STEMS = tuple(word_key(w) for w in ("предпринимател", "кәсіпкер", "работодател"))
 _COMMON_WORDS = frozenset(word_key(w) for w in (
     "и", "в", "на", "с", "со", "по", "о", "об", "от", "за", "для", "из", "к", "что", "не", "до", "при",
     "года", "год", "г", "гг", "по", "том", "она", "он", "является", "был", "была", "её", "его",
@@ -325,7 +331,8 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
             entry["close_to_applicant_iin"] = True
         if owner not in ("applicant", "nobody"):
             attributed.append(entry)
-        elif number.kind == "labelled" and page.source == "ocr" and page.mean_confidence < REVIEW_OCR_CONFIDENCE:
+        elif owner == "nobody" or (number.kind == "labelled" and page.source == "ocr"
+                                   and page.mean_confidence < REVIEW_OCR_CONFIDENCE):
             doubtful.append(entry)
         else:
             contradicting.append(entry)
@@ -375,7 +382,8 @@ def _owner(number: FoundNumber, page: PreparedPage, search: NameSearch, applican
                     candidates.append((gap * 2.0, owner, (number.end, start)))
     preceding = [end for start, end in applicant_spans + other_spans if end <= number.start]
     window_start = max([number.start - 40] + preceding)
-    if _stem_between(page, window_start, number.start, _EMPLOYER_STEMS):
+    if _stem_between(page, window_start, number.start, _EMPLOYER_STEMS) or any(
+            t.key in _EMPLOYER_WORDS for t in page.tokens if window_start <= t.start and t.end <= number.start):
         return "employer"
     if not candidates:
         if _stem_between(page, window_start, number.start, _RELATION_STEMS) or applicant_iin_present:
@@ -383,8 +391,12 @@ def _owner(number: FoundNumber, page: PreparedPage, search: NameSearch, applican
         return "nobody"
     candidates.sort(key=lambda c: (c[0], c[1] != "other"))
     _, owner, (gap_start, gap_end) = candidates[0]
-    if owner == "applicant" and _stem_between(page, gap_start, gap_end, _RELATION_STEMS):
-        return "other"
+    if owner == "applicant":
+        if _stem_between(page, gap_start, gap_end, _RELATION_STEMS):
+            return "other"
+        if gap_end - gap_start > SIGNER_MIN_GAP_CHARS and any(
+                t.key in _SIGNER_TITLES for t in page.tokens if gap_start <= t.start and t.end <= gap_end):
+            return "other"  # "… Директор ТОО «Ромашка» Сейткали, ИИН …": the signer's
     return owner
 
 
@@ -417,7 +429,7 @@ def _type_check(classification: Classification, settings: EngineSettings) -> Che
 _REVIEW_REASON_CHECK = {
     "low_ocr_confidence": "readable", "fuzzy_name": "name", "patronymic_unverified": "name",
     "conflicting_mention": "name", "near_miss_name": "name", "iin_absent": "iin", "iin_misread": "iin",
-    "iin_possibly_misread": "iin", "iin_unreadable": "iin",
+    "iin_possibly_misread": "iin", "iin_unreadable": "iin", "iin_unattributed": "iin",
 }
 
 
@@ -438,7 +450,10 @@ def _review(verdict: bool, readable: CheckResult, name: CheckResult, iin: CheckR
             reasons.append("fuzzy_name")
         if name.detail.get("patronymic") == "unverified":
             reasons.append("patronymic_unverified")
-        if iin.detail.get("doubtful_iins"):
+        doubtful = iin.detail.get("doubtful_iins", [])
+        if any(d["owner"] == "nobody" for d in doubtful):
+            reasons.append("iin_unattributed")
+        if any(d["owner"] != "nobody" for d in doubtful):
             reasons.append("iin_unreadable")
         if iin.detail.get("status") == "absent":
             reasons.append("iin_absent")
