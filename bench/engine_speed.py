@@ -288,8 +288,8 @@ def main() -> int:
         _raw_cli(documents[0].raw_pages, directory)  # page cache: traineddata, binaries
         rows: list[Measurement] = []
         label = ""
-        print(f"{'document':34s} {'raw s':>6s} {'engine s':>8s} {'ratio':>6s} {'py MB':>6s} {'tess MB':>7s}  engine timings",
-              flush=True)
+        print(f"{'document':34s} {'raw s':>6s} {'engine s':>8s} {'ratio':>6s} {'py MB':>6s} {'tess MB':>7s}"
+              "  engine timings", flush=True)
         for document in documents:
             raw_seconds, raw_rss = _raw_cli(document.raw_pages, directory)
             engine = _engine_in_worker(document)

@@ -2,14 +2,34 @@
 
 import dagster as dg
 
-from .assets import request_verdict
+from .analyst_jobs import (
+    daily_summary_job,
+    daily_summary_schedule,
+    prefix_backfill_job,
+    recheck_requests_job,
+    register_prefix_job,
+)
+from .assets import daily_verdict_summary, prefix_backfill, request_verdict
 from .jobs import verify_request_job
 from .resources import build_resources
-from .sensors import kafka_requests_sensor, purge_document_files_sensor, request_run_failure_sensor
+from .sensors import (
+    document_prefix_sensor,
+    kafka_requests_sensor,
+    purge_document_files_sensor,
+    request_run_failure_sensor,
+    result_events_sensor,
+)
 
 defs = dg.Definitions(
-    assets=[request_verdict],
-    jobs=[verify_request_job],
-    sensors=[kafka_requests_sensor, request_run_failure_sensor, purge_document_files_sensor],
+    assets=[request_verdict, prefix_backfill, daily_verdict_summary],
+    jobs=[verify_request_job, prefix_backfill_job, register_prefix_job, recheck_requests_job, daily_summary_job],
+    schedules=[daily_summary_schedule],
+    sensors=[
+        kafka_requests_sensor,
+        request_run_failure_sensor,
+        purge_document_files_sensor,
+        document_prefix_sensor,
+        result_events_sensor,
+    ],
     resources=build_resources(),
 )

@@ -68,6 +68,10 @@ _ADDED_COLUMNS = {
     "kafka_offset": "BIGINT",
     "extra": "JSONB",
     "updated_at": "TIMESTAMPTZ NOT NULL DEFAULT NOW()",
+    # the ETag of the document bytes last verified (backfills skip rows already verified on them)
+    "s3_etag": "TEXT",
+    # when the result event of the row's current terminal state reached KAFKA_RESULTS_TOPIC
+    "result_published_at": "TIMESTAMPTZ",
 }
 
 _CREATE_INVALID = """
@@ -92,6 +96,9 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS idx_ocr_requests_iin ON ocr_requests (iin)",
     "CREATE INDEX IF NOT EXISTS idx_ocr_requests_run_id ON ocr_requests (run_id)",
     "CREATE INDEX IF NOT EXISTS idx_ocr_invalid_events_request_id ON ocr_invalid_events (request_id)",
+    "CREATE INDEX IF NOT EXISTS idx_ocr_requests_s3_path ON ocr_requests (s3_path)",
+    "CREATE INDEX IF NOT EXISTS idx_ocr_requests_unpublished ON ocr_requests (updated_at) "
+    "WHERE result_published_at IS NULL OR result_published_at < updated_at",
 )
 
 _SCHEMA_LOCK_ID = 0x6F63725F70  # pg_advisory_xact_lock key: concurrent ensure_schema calls queue up
@@ -361,6 +368,29 @@ class VerdictStore:
                 {"request_id": request_id, "message": message, "errors": _json(errors), "run_id": run_id},
             )
 
+    def save_document_etag(self, request_id: int, etag: str) -> None:
+        """Remember the ETag of the document bytes this attempt verifies."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE ocr_requests SET s3_etag = :etag WHERE request_id = :rid"),
+                {"etag": etag, "rid": request_id},
+            )
+
+    def mark_results_published(self, published: dict[int, Any]) -> int:
+        """Record that the result events of ``{request_id: updated_at}`` were acknowledged; a row that
+        changed since (a newer attempt) stays unpublished. Returns how many rows were marked."""
+        marked = 0
+        with self.engine.begin() as conn:
+            for request_id, updated_at in published.items():
+                marked += conn.execute(
+                    sa.text(
+                        "UPDATE ocr_requests SET result_published_at = updated_at "
+                        "WHERE request_id = :rid AND updated_at = :updated_at"
+                    ),
+                    {"rid": request_id, "updated_at": updated_at},
+                ).rowcount
+        return marked
+
     def mark_run_failed(self, request_id: int, run_id: str, message: str) -> bool:
         """Mark ``failed`` only if the row is still in progress under this run (or none); True if changed.
 
@@ -391,6 +421,37 @@ class VerdictStore:
                 sa.text("SELECT * FROM ocr_requests WHERE request_id = :rid"), {"rid": request_id}
             ).mappings().first()
         return None if row is None else _plain(row)
+
+    def rows_by_s3_path(self, s3_paths: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The request rows (not ``invalid``) of each object key, in one query; keys without rows are absent."""
+        if not s3_paths:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT * FROM ocr_requests WHERE s3_path = ANY(:paths) AND status <> 'invalid' "
+                    "ORDER BY request_id"
+                ),
+                {"paths": list(s3_paths)},
+            ).mappings()
+            found: dict[str, list[dict[str, Any]]] = {}
+            for row in rows:
+                found.setdefault(row["s3_path"], []).append(_plain(row))
+        return found
+
+    def unpublished_results(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Rows in a terminal status whose current state has no acknowledged result event, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT request_id, status, verdict, errors, document_type, error_message, completed_at, "
+                    "updated_at FROM ocr_requests WHERE status IN ('completed', 'failed', 'invalid') "
+                    "AND (result_published_at IS NULL OR result_published_at < updated_at) "
+                    "ORDER BY updated_at LIMIT :limit"
+                ),
+                {"limit": limit},
+            ).mappings()
+            return [dict(row) for row in rows]
 
     def request_id_for_run(self, run_id: str) -> Optional[int]:
         """The request whose latest attempt is ``run_id``."""

@@ -142,18 +142,28 @@ def char_error_rate(ocr_text: str, line: str) -> float:
 
 # ----------------------------------------------------------------------------------------------- PDFs
 
-def text_pdf(pages: Sequence[Sequence[str]], font_path: str = FONT) -> bytes:
-    """A PDF whose pages carry ``pages[i]`` as real text (embedded TrueType font), like an HR export."""
+def text_pdf(pages: Sequence[Sequence[str]], font_path: str = FONT, background: Image.Image | None = None) -> bytes:
+    """A PDF whose pages carry ``pages[i]`` as real text (embedded TrueType font), like an HR export.
+
+    With ``background`` each page is first covered by that picture (a scan), the text drawn over it,
+    as e-signature systems stamp a text footer onto scanned documents.
+    """
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw
 
     document = pdfium.PdfDocument.new()
+    jpeg = encode(background, "JPEG", quality=85) if background is not None else None
     data = open(font_path, "rb").read()
     font_buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
     font = raw.FPDFText_LoadFont(document, font_buffer, len(data), raw.FPDF_FONT_TRUETYPE, True)
     keep_alive = []
     for lines in pages:
         page = document.new_page(595, 842)
+        if jpeg is not None:
+            picture = pdfium.PdfImage.new(document)
+            picture.load_jpeg(io.BytesIO(jpeg), inline=True)
+            picture.set_matrix(pdfium.PdfMatrix().scale(595, 842))
+            page.insert_obj(picture)
         for i, line in enumerate(lines):
             obj = raw.FPDFPageObj_CreateTextObj(document, font, 12)
             text = ctypes.create_string_buffer((line + "\x00").encode("utf-16-le"))

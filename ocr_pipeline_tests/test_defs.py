@@ -16,7 +16,7 @@ _CONFIG_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "KAFKA_GROUP_ID", "KAFKA_SECURITY_PROTOCOL",
     "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE",
     "S3_ENDPOINT_URL", "S3_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
-    "S3_CA_BUNDLE", "DATABASE_URL",
+    "S3_CA_BUNDLE", "DATABASE_URL", "KAFKA_RESULTS_TOPIC",
 )
 
 _PROBE = """
@@ -40,6 +40,11 @@ print(json.dumps({
     "group": defs.resources["kafka"].group_id,
     "bucket": defs.resources["documents"].bucket,
     "database": defs.resources["verdict_store"].database_url,
+    "results_topic": defs.resources["kafka"].results_topic,
+    "schedules": {s.name: s.default_status.value for s in repo.schedule_defs},
+    "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
+    "executors": {j.name: j.executor_def.name for j in repo.get_all_jobs() if not j.name.startswith("__")},
+    "partitions": type(defs.resolve_assets_def("prefix_backfill").partitions_def).__name__,
 }))
 """
 
@@ -56,11 +61,20 @@ def _load_in_clean_environment(extra_env: dict[str, str] | None = None) -> dict:
 def test_definitions_load_without_environment():
     loaded = _load_in_clean_environment()
     assert loaded["executor"] == "in_process"
-    assert loaded["sensors"] == ["kafka_requests_sensor", "purge_document_files_sensor", "request_run_failure_sensor"]
+    assert loaded["sensors"] == ["document_prefix_sensor", "kafka_requests_sensor", "purge_document_files_sensor",
+                                 "request_run_failure_sensor", "result_events_sensor"]
     assert loaded["sensor_status"]["kafka_requests_sensor"] == "RUNNING"
+    assert loaded["sensor_status"]["document_prefix_sensor"] == "STOPPED"
+    assert loaded["sensor_status"]["result_events_sensor"] == "RUNNING"
     assert loaded["sensor_targets"]["kafka_requests_sensor"] == ["verify_request"]
     assert loaded["resources"] == ["documents", "kafka", "verdict_io_manager", "verdict_store"]
-    assert loaded["assets"] == ["request_verdict"]
+    assert loaded["assets"] == ["daily_verdict_summary", "prefix_backfill", "request_verdict"]
+    assert loaded["schedules"] == {"daily_verdict_summary_job_schedule": "RUNNING"}
+    assert loaded["partitions"] == "DynamicPartitionsDefinition"
+    assert loaded["jobs"] == ["backfill_prefix", "daily_verdict_summary_job", "recheck_requests", "register_prefix",
+                              "verify_request"]
+    assert set(loaded["executors"].values()) == {"in_process"}
+    assert loaded["results_topic"] is None  # result events off
     assert loaded["kafka"] == "127.0.0.1:9092"
     assert loaded["topic"] == "dl-loan-delay-requests"
     assert loaded["group"] == "nohd_MSB"
@@ -82,6 +96,8 @@ def test_definitions_validate_in_process():
     job = defs.resolve_job_def("verify_request")
     config_fields = job.run_config_schema.config_type.fields["ops"].config_type.fields
     assert "request_verdict" in config_fields
+    recheck = defs.resolve_job_def("recheck_requests").run_config_schema.config_type.fields["ops"]
+    assert "request_ids" in recheck.config_type.fields["recheck"].config_type.fields["config"].config_type.fields
 
 
 def test_workspace_and_instance_files():

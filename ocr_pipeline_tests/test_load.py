@@ -220,6 +220,15 @@ def test_text_layer_pdf_is_not_rasterised():
     assert second.image is not None and second.text_layer.strip() == "Вторая страница"
 
 
+def test_scan_with_a_text_footer_is_rasterised(page):
+    footer = ["Документ подписан электронной цифровой подписью: ТОО «Нур Құрылыс Инвест», 22.05.2025 14:03"]
+    [loaded] = load_document(pages.text_pdf([footer], background=page), SETTINGS)
+    assert loaded.image is not None and loaded.text_layer is None
+    height, width = loaded.image.shape
+    assert abs(height - 3508) <= 2 and abs(width - 2480) <= 2
+    assert loaded.image.min() < 60, "the scan is in the raster"
+
+
 def test_is_readable_text():
     assert is_readable_text("Приказ № 42-К от 22.05.2025 «О предоставлении отпуска»")
     assert not is_readable_text("\x01\x02\x03\x04\ue000\ue001\ue002 ab")

@@ -203,6 +203,29 @@ def test_page_without_rules_is_left_alone(page_gray):
     np.testing.assert_array_equal(pp.remove_rules(page_gray), page_gray)
 
 
+# ------------------------------------------------------------------------------------------ specks
+
+def test_dust_is_removed_and_punctuation_kept(page_gray):
+    assert pp.remove_specks(page_gray) is page_gray, "periods, commas, colons, dots of і stay"
+    dusty = page_gray.copy()
+    dust = [(40, 300), (45, 900), (600, 30), (1000, 1200), (1500, 60), (1700, 700), (1650, 1100)]
+    for y, x in dust:
+        cv2.circle(dusty, (x, y), 2, 70, -1)
+    np.testing.assert_array_equal(pp.remove_specks(dusty), page_gray)
+
+
+def test_speck_above_a_word_is_removed_and_the_word_read():
+    lines = ("Приказ по личному составу", "Предоставить Ковальчук И.С. отпуск", "по уходу за ребенком.")
+    gray = pages.to_array(pages.render_page(lines, spacing=2.4).convert("L"))
+    dusty = gray.copy()
+    for x in (420, 470, 520, 560):  # a line-height above "Ковальчук"
+        cv2.circle(dusty, (x, 110 + round(50 * 2.4) - 45), 2, 60, -1)
+    cleaned = pp.remove_specks(dusty)
+    np.testing.assert_array_equal(cleaned, gray)
+    text = ocr_page(cleaned, 1, SETTINGS).text
+    assert "Предоставить Ковальчук И.С." in text
+
+
 # ------------------------------------------------------------------------------------- composition
 
 def test_clean_page_passes_through_quickly(page):

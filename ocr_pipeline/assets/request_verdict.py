@@ -3,6 +3,7 @@
     download_document  (S3; status ``downloading``)
       -> read_document (engine ``read_pages``: load, preprocess, OCR; status ``processing``)
       -> verify_applicant (engine ``verify_pages``) -> the Verdict, stored by the Postgres IO manager
+         (it also takes the downloaded document, to draw the evidence preview of OCR'd pages)
 
 Three steps, not one: the bytes and the page texts pass through the default (filesystem) IO manager,
 so re-execution from failure resumes where the run stopped; not more, because every step costs
@@ -19,17 +20,17 @@ from typing import TYPE_CHECKING, Iterator, Optional
 import dagster as dg
 
 from ..engine.iin import mask_iin
-from ..engine.models import DocumentError, EngineSettings, ErrorCode, PageText, Verdict, error_entry
+from ..engine.models import DocumentError, ErrorCode, PageText, Verdict, error_entry
 from ..resources.s3 import DocumentBucketResource
 from ..resources.verdict_store import VerdictStoreResource
 from ..store import DOWNLOADING, PROCESSING, VerdictStore
+from ..verification import ENGINE_SETTINGS
 
 if TYPE_CHECKING:
     from ..events import RequestEvent
 
 log = logging.getLogger(__name__)
 
-ENGINE_SETTINGS = EngineSettings()
 
 
 class VerificationRequest(dg.Config):
@@ -148,6 +149,8 @@ def download_document(
             raise RequestFailed(
                 description=message, metadata={"request_id": event.request_id}
             ) from error
+    if obj.etag:
+        store.save_document_etag(event.request_id, obj.etag)
     return DownloadedDocument(
         event=event,
         data=obj.data,
@@ -169,13 +172,12 @@ def read_document(
     if document.error is not None:
         return DocumentText(event=event, error=document.error, timings=timings)
     with _failing_request_on_error(store, event.request_id, context.run_id):
-        from ..engine.pipeline import read_pages
+        from ..verification import read_document_bytes
 
-        try:
-            pages = read_pages(document.data, ENGINE_SETTINGS, timings)
-        except DocumentError as error:
-            context.log.info("request %s: document rejected: %s", event.request_id, error.code.value)
-            return DocumentText(event=event, error=(error.code.value, error.message), timings=timings)
+        pages, error = read_document_bytes(document.data, timings, ENGINE_SETTINGS)
+        if error is not None:
+            context.log.info("request %s: document rejected: %s", event.request_id, error[0])
+            return DocumentText(event=event, error=error, timings=timings)
     context.log.info("request %s: %d page(s) read", event.request_id, len(pages))
     return DocumentText(event=event, pages=pages, timings=timings)
 
@@ -185,46 +187,82 @@ def read_document(
     out=dg.Out(Verdict, io_manager_key="verdict_io_manager"),
 )
 def verify_applicant(
-    context: dg.OpExecutionContext, text: DocumentText, verdict_store: VerdictStoreResource
+    context: dg.OpExecutionContext,
+    text: DocumentText,
+    document: DownloadedDocument,
+    verdict_store: VerdictStoreResource,
+    documents: DocumentBucketResource,
 ) -> dg.Output:
     event = text.event
     store = verdict_store.get_store()
     store.start_attempt(event.request_id, context.run_id, PROCESSING)
-    timings = dict(text.timings)
     with _failing_request_on_error(store, event.request_id, context.run_id):
-        from ..engine.ocr import engine_versions
+        from ..verification import decide
 
-        if text.error is not None:
-            code, message = text.error
-            verdict = Verdict.from_error(DocumentError(ErrorCode(code), message))
-        else:
-            from ..engine.verify import verify_pages
-
-            started = time.perf_counter()
-            try:
-                verdict = verify_pages(text.pages, event.applicant(), ENGINE_SETTINGS)
-            except DocumentError as error:
-                verdict = Verdict.from_error(error)
-            timings["verify"] = time.perf_counter() - started
-        verdict.timings = {name: round(seconds, 4) for name, seconds in timings.items()}
-        verdict.processing_time_seconds = round(sum(timings.values()), 3)
-        verdict.engine = engine_versions()
+        verdict = decide(text.pages, text.error, event.applicant(), text.timings, ENGINE_SETTINGS)
+    metadata = verdict_metadata(event.request_id, event.iin, verdict)
+    metadata.update(_preview_metadata(context, documents, document, text, verdict))
     context.log.info(
         "request %s: verdict %s %s", event.request_id, verdict.verdict, ",".join(verdict.error_codes) or "-"
     )
-    return dg.Output(
-        verdict,
-        metadata={
-            "request_id": event.request_id,
-            "verdict": verdict.verdict,
-            "errors": ", ".join(verdict.error_codes),
-            "document_type": verdict.document_type,
-            "confidence": float(verdict.confidence),
-            "review_required": verdict.review_required,
-            "pages": verdict.pages,
-            "processing_time_seconds": verdict.processing_time_seconds,
-        },
-    )
+    return dg.Output(verdict, metadata=metadata)
+
+
+def _preview_metadata(
+    context: dg.OpExecutionContext,
+    documents: DocumentBucketResource,
+    document: DownloadedDocument,
+    text: DocumentText,
+    verdict: Verdict,
+) -> dict:
+    """Upload the evidence preview (OCR'd pages only); its address and boxes as metadata. A preview
+    that cannot be made is logged, never a failed verdict."""
+    if not documents.preview_prefix or document.data is None or not any(p.words for p in text.pages):
+        return {}
+    from ..preview import make_preview, preview_key
+
+    event = text.event
+    try:
+        boxes, image = make_preview(document.data, text.pages, verdict, event.applicant(), ENGINE_SETTINGS)
+        if image is None:
+            return {}
+        address = documents.upload_preview(
+            preview_key(documents.preview_prefix, event.s3_path, event.request_id), image
+        )
+    except Exception as error:
+        context.log.warning("request %s: no preview: %s: %s", event.request_id, type(error).__name__, error)
+        return {}
+    return {
+        "preview": dg.MetadataValue.path(address),
+        "evidence_boxes": dg.MetadataValue.json([box.__dict__ for box in boxes]),
+    }
+
+
+def verdict_metadata(request_id: int, iin: str, verdict: Verdict) -> dict:
+    """What an analyst reads on a verdict's materialization: the outcome and its evidence (IIN masked)."""
+    name = verdict.checks.get("name")
+    iin_check = verdict.checks.get("iin")
+    metadata = {
+        "request_id": request_id,
+        "iin": mask_iin(iin),
+        "verdict": verdict.verdict,
+        "errors": ", ".join(verdict.error_codes),
+        "document_type": verdict.document_type,
+        "confidence": float(verdict.confidence),
+        "review_required": verdict.review_required,
+        "pages": verdict.pages,
+        "processing_time_seconds": verdict.processing_time_seconds,
+    }
+    if name is not None:
+        metadata["name_matched"] = bool(name.matched)
+        metadata["name_form"] = str(name.detail.get("form") or "")
+        metadata["name_snippet"] = name.snippet or ""
+        metadata["name_page"] = name.page if name.page is not None else 0
+    if iin_check is not None:
+        metadata["iin_status"] = str(iin_check.detail.get("status") or "")
+        metadata["iin_snippet"] = iin_check.snippet or ""  # masked by the verify step
+        metadata["iin_page"] = iin_check.page if iin_check.page is not None else 0
+    return metadata
 
 
 @dg.config_mapping
@@ -240,4 +278,5 @@ def _request_as_run_config(request: VerificationRequest) -> dict:
 )
 def request_verdict():
     """download_document -> read_document -> verify_applicant."""
-    return verify_applicant(read_document(download_document()))
+    document = download_document()
+    return verify_applicant(read_document(document), document)

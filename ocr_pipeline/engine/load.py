@@ -93,7 +93,8 @@ def load_document(data: bytes, settings: EngineSettings) -> list[Page]:
 
     PDF pages carry their text layer in ``Page.text_layer``; a page whose text layer has at least
     ``settings.text_layer_min_chars`` characters is not rasterised (``image`` is None), since its text
-    needs no OCR. Image pages carry a uint8 grayscale or BGR array. Raises ``DocumentError`` for files
+    needs no OCR, unless the page is mostly a picture (a scan with a text footer or a hidden OCR
+    layer): such a page is rasterised and its text layer dropped, the raster shows that text too. Image pages carry a uint8 grayscale or BGR array. Raises ``DocumentError`` for files
     that are too large, unsupported or corrupt (see the module docstring).
     """
     if len(data) > settings.max_file_bytes:
@@ -146,7 +147,12 @@ def _load_pdf_page(document, index: int, settings: EngineSettings) -> Page:
             log.info("PDF page %d: text layer of %d chars looks like garbage, ignored", index + 1, len(text))
             text = ""
         if len(text.strip()) >= settings.text_layer_min_chars:
-            return Page(number=index + 1, image=None, text_layer=text)
+            if not _mostly_image(page):
+                return Page(number=index + 1, image=None, text_layer=text)
+            # A scan carrying some text (an e-signature footer, a scanner's hidden OCR layer): the
+            # text layer may miss what the picture shows, and the raster holds that text as well.
+            log.info("PDF page %d: a scanned image with a text layer, OCR'd instead", index + 1)
+            text = ""
         width_pt, height_pt = page.get_size()
         scale = _pdf_scale(width_pt, height_pt, settings)
         # Rendered in colour and reduced to gray at once with colour ink dropped: blue stamps and
@@ -160,6 +166,20 @@ def _load_pdf_page(document, index: int, settings: EngineSettings) -> Page:
         return Page(number=index + 1, image=image, text_layer=text or None)
     finally:
         page.close()
+
+
+def _mostly_image(page, share: float = 0.3) -> bool:
+    """True when image objects cover at least ``share`` of the page (a scanned page)."""
+    import pypdfium2.raw as pdfium_c
+
+    width, height = page.get_size()
+    covered = 0.0
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
+        left, bottom, right, top = obj.get_bounds()
+        covered += max(0.0, right - left) * max(0.0, top - bottom)
+        if covered >= share * width * height:
+            return True
+    return False
 
 
 def is_readable_text(text: str) -> bool:

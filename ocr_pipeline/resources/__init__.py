@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Optional[str]] = {
     "KAFKA_SASL_PASSWORD": None,
     "KAFKA_SSL_CAFILE": None,
     "KAFKA_START_FROM": "earliest",
+    "KAFKA_RESULTS_TOPIC": None,
     "S3_ENDPOINT_URL": None,
     "S3_BUCKET": "loan-documents",
     "AWS_ACCESS_KEY_ID": None,
@@ -34,6 +35,7 @@ DEFAULTS: dict[str, Optional[str]] = {
     "AWS_REGION": "us-east-1",
     "S3_CA_BUNDLE": None,
     "DATABASE_URL": "postgresql+psycopg2://postgres@127.0.0.1:5432/ocr_pipeline",
+    "OCR_PREVIEW_PREFIX": "_previews/",
 }
 
 
@@ -64,8 +66,12 @@ def build_resources() -> dict[str, Any]:
             sasl_password=env("KAFKA_SASL_PASSWORD"),
             ssl_cafile=env("KAFKA_SSL_CAFILE"),
             start_from=env("KAFKA_START_FROM"),
+            results_topic=env("KAFKA_RESULTS_TOPIC"),
         ),
-        "documents": DocumentBucketResource(s3=s3, bucket=env("S3_BUCKET"), ca_bundle=env("S3_CA_BUNDLE")),
+        "documents": DocumentBucketResource(
+            s3=s3, bucket=env("S3_BUCKET"), ca_bundle=env("S3_CA_BUNDLE"),
+            preview_prefix=os.environ.get("OCR_PREVIEW_PREFIX", DEFAULTS["OCR_PREVIEW_PREFIX"]),
+        ),
         "verdict_store": verdict_store,
         "verdict_io_manager": PostgresVerdictIOManager(verdict_store=verdict_store),
     }

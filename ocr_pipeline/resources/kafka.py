@@ -23,6 +23,7 @@ class KafkaResource(dg.ConfigurableResource):
     ssl_cafile: Optional[str] = None
     start_from: str = "earliest"
     request_timeout_ms: int = 10_000
+    results_topic: Optional[str] = None  # KAFKA_RESULTS_TOPIC: result events; None = off
 
     def settings(self) -> "KafkaSettings":
         """The plain-Python settings ``ocr_pipeline.kafka_source`` works with."""

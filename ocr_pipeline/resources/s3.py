@@ -24,6 +24,12 @@ class DocumentBucketResource(dg.ConfigurableResource):
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     download_attempts: int = 4
+    preview_prefix: str = "_previews/"  # OCR_PREVIEW_PREFIX: where evidence previews go; "" = none
+
+    def upload_preview(self, key: str, data: bytes) -> str:
+        """Store a preview JPEG in the document bucket; returns its ``s3://`` address."""
+        self.client().put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="image/jpeg")
+        return f"s3://{self.bucket}/{key}"
 
     def client(self) -> Any:
         """A boto3 S3 client: the ``s3`` resource's endpoint, region and credentials (else boto3's usual

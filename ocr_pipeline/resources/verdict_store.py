@@ -43,8 +43,10 @@ class PostgresVerdictIOManager(dg.ConfigurableIOManager):
         run_id = _run_id(context)
         self.verdict_store.get_store().save_verdict(request_id, obj, run_id)
 
-    def load_input(self, context: dg.InputContext) -> Optional[Verdict]:
+    def load_input(self, context: dg.InputContext) -> Any:
         store = self.verdict_store.get_store()
+        if (context.definition_metadata or {}).get("load") == "table":
+            return _load_table(store, context)
         request_id = _request_id_from_tags(context)
         upstream_run_id = _run_id(context.upstream_output) if context.upstream_output is not None else None
         if request_id is None and upstream_run_id is not None:
@@ -52,6 +54,22 @@ class PostgresVerdictIOManager(dg.ConfigurableIOManager):
         if request_id is None:
             raise dg.DagsterInvariantViolationError("cannot tell which request's verdict to load")
         return store.load_verdict(request_id)
+
+
+def _load_table(store: VerdictStore, context: dg.InputContext) -> Any:
+    """An input declared with ``metadata={"load": "table"}``: the rows of the run's daily partition
+    (all rows without a partition) as a pandas DataFrame."""
+    import datetime as dt
+
+    from ..summary import load_requests_frame
+
+    if context.has_partition_key:
+        start = dt.datetime.strptime(context.partition_key, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+        end = start + dt.timedelta(days=1)
+    else:
+        start = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        end = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
+    return load_requests_frame(store, start, end)
 
 
 def _run_id(context: dg.OutputContext) -> Optional[str]:

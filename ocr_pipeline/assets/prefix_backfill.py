@@ -1,0 +1,61 @@
+"""``prefix_backfill``: historical documents under an S3 prefix, one dynamic partition per prefix.
+
+A partition's run verifies every document under its prefix in batches inside that run (see
+``ocr_pipeline.backfill``); no partition per request (DESIGN.md). Prefixes are registered by the
+``register_prefix`` job or discovered by ``document_prefix_sensor``.
+"""
+
+import dagster as dg
+
+from ..resources.s3 import DocumentBucketResource
+from ..resources.verdict_store import VerdictStoreResource
+
+DOCUMENT_PREFIXES = "document_prefixes"
+
+document_prefixes = dg.DynamicPartitionsDefinition(name=DOCUMENT_PREFIXES)
+
+
+class BackfillConfig(dg.Config):
+    """How many documents are joined to their rows per store query (progress is logged per batch)."""
+
+    batch_size: int = 50
+
+
+@dg.asset(
+    partitions_def=document_prefixes,
+    group_name="backfills",
+    kinds={"s3", "postgres"},
+    description="Verdicts of every document under one S3 prefix (partition key = the prefix, e.g. 2024/12/).",
+)
+def prefix_backfill(
+    context: dg.AssetExecutionContext,
+    config: BackfillConfig,
+    documents: DocumentBucketResource,
+    verdict_store: VerdictStoreResource,
+) -> dg.MaterializeResult:
+    """Thin wrapper around ``backfill_prefix``; the report becomes the materialization metadata."""
+    from ..backfill import backfill_prefix
+
+    report = backfill_prefix(
+        documents.client(),
+        documents.bucket,
+        context.partition_key,
+        verdict_store.get_store(),
+        context.run_id,
+        batch_size=config.batch_size,
+        download_attempts=documents.download_attempts,
+        preview_prefix=documents.preview_prefix,
+        logger=context.log,
+    )
+    return dg.MaterializeResult(metadata=report_metadata(report))
+
+
+def report_metadata(report) -> dict:
+    """A batch report as Dagster metadata: counts as numbers, breakdowns and lists as JSON."""
+    metadata = {}
+    for name, value in report.metadata().items():
+        if isinstance(value, (dict, list)):
+            metadata[name] = dg.MetadataValue.json(value)
+        else:
+            metadata[name] = value
+    return metadata

@@ -1,0 +1,65 @@
+"""The evidence preview: boxes around the matched name and IIN, checked against where docgen typeset
+them; stored in S3 by a verify_request run (moto_server, Postgres, real Tesseract)."""
+
+from __future__ import annotations
+
+import cv2
+import dagster as dg
+import numpy as np
+from dagster_aws.s3 import S3Resource
+
+from ocr_pipeline.assets import request_verdict
+from ocr_pipeline.events import RequestEvent
+from ocr_pipeline.jobs import verify_request_job
+from ocr_pipeline.preview import PREVIEW_LONG_SIDE, preview_key
+from ocr_pipeline.resources import DocumentBucketResource, PostgresVerdictIOManager, VerdictStoreResource
+from ocr_pipeline.sensors.kafka_requests import run_request_for
+from ocr_pipeline_tests import docgen
+from ocr_pipeline_tests.dagster_fixtures import new_request_id
+
+
+def test_a_run_stores_a_preview_boxing_the_name_and_the_iin(s3_server, s3_bucket, pg_database_url):
+    person = docgen.PEOPLE["kim"]
+    page = docgen.render_document("dismissal_order", person, seed=3)
+    runs = {text: (x, baseline) for x, baseline, text, *_ in page.info["docgen_runs"]}
+    key = "2024/12/скан Ким.png"
+    s3_server.client().put_object(Bucket=s3_bucket, Key=key, Body=docgen.degrade(page, "clean", seed=1))
+    store = VerdictStoreResource(database_url=pg_database_url)
+    defs = dg.Definitions(
+        assets=[request_verdict], jobs=[verify_request_job],
+        resources={"documents": DocumentBucketResource(s3=S3Resource(endpoint_url=s3_server.endpoint_url),
+                                                       bucket=s3_bucket),
+                   "verdict_store": store, "verdict_io_manager": PostgresVerdictIOManager(verdict_store=store)},
+    )
+    applicant = person.applicant()
+    event = RequestEvent(request_id=new_request_id(), s3_path=key, iin=applicant.iin, last_name=applicant.last_name,
+                         first_name=applicant.first_name, second_name=applicant.second_name)
+    run = run_request_for(event)
+    result = defs.resolve_job_def("verify_request").execute_in_process(run_config=run.run_config, tags=run.tags)
+    assert result.success
+    metadata = {k: v.value for k, v in result.asset_materializations_for_node("request_verdict")[0].metadata.items()}
+    assert metadata["verdict"] is True
+
+    boxes = {box["kind"]: box for box in metadata["evidence_boxes"]}
+    # the clean scan keeps docgen's geometry: the boxes start at the typeset words and hold their baseline
+    name_x, name_baseline = runs[applicant.last_name]
+    iin_x, iin_baseline = runs[f"{applicant.iin},"]
+    assert abs(boxes["name"]["left"] - name_x) <= 12 and boxes["name"]["page"] == 1
+    assert boxes["name"]["top"] < name_baseline <= boxes["name"]["top"] + boxes["name"]["height"]
+    assert 400 < boxes["name"]["width"] < 900  # "Ким Ольге Владимировне", not the whole line
+    assert abs(boxes["iin"]["left"] - iin_x) <= 12
+    assert boxes["iin"]["top"] < iin_baseline <= boxes["iin"]["top"] + boxes["iin"]["height"]
+
+    preview = preview_key("_previews/", key, event.request_id)
+    assert metadata["preview"] == f"s3://{s3_bucket}/{preview}"
+    stored = s3_server.client().get_object(Bucket=s3_bucket, Key=preview)
+    assert stored["ContentType"] == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(stored["Body"].read(), np.uint8), cv2.IMREAD_COLOR)
+    assert max(image.shape[:2]) == PREVIEW_LONG_SIDE
+    scale = PREVIEW_LONG_SIDE / 3508
+    # the green name frame runs along the top edge of the name box (a few pixels above it)
+    y = int((boxes["name"]["top"] - 8) * scale)
+    x0, x1 = int(boxes["name"]["left"] * scale), int((boxes["name"]["left"] + boxes["name"]["width"]) * scale)
+    band = image[max(0, y - 4): y + 5, x0:x1].reshape(-1, 3).astype(int)
+    green = (band[:, 1] > 120) & (band[:, 0] < 90) & (band[:, 2] < 90)
+    assert green.sum() > (x1 - x0) * 0.5
