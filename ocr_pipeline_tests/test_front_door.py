@@ -111,10 +111,10 @@ def test_webserver_graphql_shows_sensor_runs_and_materializations(demo_clone):
 
         sensor = _graphql(port, """{ sensorOrError(sensorSelector: {repositoryLocationName: "ocr_pipeline",
             repositoryName: "__repository__", sensorName: "kafka_requests_sensor"}) {
-            ... on Sensor { name sensorState { status ticks(limit: 5) { status } } } } }""")["sensorOrError"]
+            ... on Sensor { name sensorState { status ticks(limit: 5, statuses: [SUCCESS]) { status runIds } } } } }""")["sensorOrError"]
         assert sensor["name"] == "kafka_requests_sensor"
         assert sensor["sensorState"]["status"] == "RUNNING"
-        assert any(tick["status"] == "SUCCESS" for tick in sensor["sensorState"]["ticks"])
+        assert any(tick["runIds"] for tick in sensor["sensorState"]["ticks"]), sensor
 
         runs = _graphql(port, """{ runsOrError { ... on Runs { results { runId status jobName
             tags { key value } } } } }""")["runsOrError"]["results"]
