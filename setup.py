@@ -27,6 +27,7 @@ setup(
         "kafka-python>=2.2",
         "psycopg2-binary>=2.9",
         "sqlalchemy>=2.0",
+        "pandas>=2.1",
         f"dagster-graphql=={DAGSTER_VERSION}",
         "requests>=2.31",
         # HTTP API (ocr-pipeline serve)

@@ -455,7 +455,8 @@ def explain_failure(spec: Spec, outcome: Outcome) -> str:
         text_lines = [line for line in page.text.splitlines() if line.strip()]
         lines.append(f"  page {page.number}: source={page.source} rotation={page.rotation} "
                      f"mean_conf={page.mean_confidence:.0f} lines={len(text_lines)}")
-        scored = sorted(((fuzz.partial_ratio(mention.lower(), line.lower()), line) for line in text_lines),
+        candidates = [line for line in text_lines if len(line.strip()) >= len(mention) // 2]
+        scored = sorted(((fuzz.partial_ratio(mention.lower(), line.lower()), line) for line in candidates),
                         reverse=True)[:2]
         for score, line in scored:
             lines.append(f"    [{score:.0f}] {line.strip()[:160]}")
@@ -490,6 +491,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"evaluating {len(specs)} documents with {args.workers} worker(s)"
           f"{' + baseline' if args.baseline else ''} ...", file=sys.stderr, flush=True)
 
+    try:  # imported once, before the workers fork: every document meets the same engine code
+        import ocr_pipeline.engine.pipeline  # noqa: F401
+    except Exception as error:
+        print(f"the engine does not import: {error!r}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     outcomes: dict[str, Outcome] = {}
     jobs = [(spec, args.baseline) for spec in specs]

@@ -371,6 +371,12 @@ def _verify_unregistered(client: Any, bucket: str, item: ListedObject, sidecars:
         except Exception as error:
             report.unmatched.append({"key": item.key, "reason": f"sidecar unreadable: {type(error).__name__}"})
             return
+        if event.request_id > 0:
+            existing = verifier.store.get(event.request_id)
+            if existing is not None and existing["status"] != "invalid" and existing["s3_path"] != item.key:
+                report.unmatched.append({"key": item.key, "reason": f"sidecar: request {event.request_id} "
+                                         "belongs to another document"})
+                return
         verifier.verify(item.key, [_Target(event, "sidecar")], report)
         return
     obj, download_error = None, None

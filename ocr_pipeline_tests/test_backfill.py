@@ -26,8 +26,9 @@ from ocr_pipeline_tests import docgen
 from ocr_pipeline_tests.dagster_fixtures import make_iin, new_request_id
 
 PREFIX = "2024/12/"
-METADATA_ONLY = 1001
+METADATA_ONLY = 1000
 UNMATCHED = 15
+BAD_SIDECARS = 2  # an invalid IIN; a request_id of another document
 
 
 # -- plain helpers ----------------------------------------------------------------------------------
@@ -118,6 +119,11 @@ def layout(s3_server, pg_database_url):
                     "Metadata": {"iin": iin, "last-name": "Ivanov", "first-name": "Ivan"}})
     for i in range(UNMATCHED):  # neither row, sidecar nor metadata
         uploads.append({"Key": f"{PREFIX}unknown/{i}.jpg", "Body": b"\xff\xd8\xff unknown"})
+    stolen_key = f"{PREFIX}sidecar/stolen.pdf"  # a sidecar naming another document's request: unmatched
+    uploads.append({"Key": stolen_key, "Body": pdfs[people[1]]})
+    uploads.append({"Key": stolen_key + ".json", "Body": json.dumps(
+        {**_event(1, "x", people[1]).to_dict(), "request_id": next(iter(registered.values()))},
+        ensure_ascii=False).encode()})
     bad_sidecar_key = f"{PREFIX}sidecar/bad.pdf"  # a sidecar whose IIN fails validation: unmatched too
     uploads.append({"Key": bad_sidecar_key, "Body": pdfs[people[0]]})
     uploads.append({"Key": bad_sidecar_key + ".json",
@@ -128,7 +134,8 @@ def layout(s3_server, pg_database_url):
         list(pool.map(lambda args: client.put_object(Bucket=bucket, **args), uploads))
     print(f"uploaded {len(uploads)} objects in {time.perf_counter() - started:.1f} s")
     return {"bucket": bucket, "registered": registered, "sidecar_ids": sidecar_ids, "ocr_keys": ocr_keys,
-            "corrupt_key": corrupt_key, "bad_sidecar_key": bad_sidecar_key, "objects": len(uploads) - 1}
+            "corrupt_key": corrupt_key, "bad_sidecar_key": bad_sidecar_key, "stolen_key": stolen_key,
+            "objects": len(uploads) - 1}
 
 
 def _resources(endpoint_url: str, bucket: str, database_url: str) -> dict:
@@ -160,13 +167,14 @@ def test_the_prefix_is_registered_and_backfilled_in_one_run(s3_server, pg_databa
         print(f"backfill of {metadata['documents']} documents: {seconds:.1f} s in the run, "
               f"{metadata['documents_per_second']} documents/s")
 
-    documents = layout["objects"] - 23  # sidecars (20 + 2 scans + 1 bad) are not documents
+    documents = layout["objects"] - 24  # sidecars (20 + 2 scans + 2 bad) are not documents
     assert metadata["objects_listed"] == layout["objects"] and metadata["documents"] == documents == 1050
-    assert metadata["sidecars"] == 23 and metadata["orphan_sidecars"] == 0
-    assert metadata["unmatched"] == UNMATCHED + 1
+    assert metadata["sidecars"] == 24 and metadata["orphan_sidecars"] == 0
+    assert metadata["unmatched"] == UNMATCHED + BAD_SIDECARS
     unmatched = {item["key"]: item["reason"] for item in metadata["unmatched_objects"]}
     assert unmatched[layout["bad_sidecar_key"]].startswith("sidecar: iin")
-    assert metadata["verified"] == documents - UNMATCHED - 1 and metadata["failed"] == 0
+    assert "belongs to another document" in unmatched[layout["stolen_key"]]
+    assert metadata["verified"] == documents - UNMATCHED - BAD_SIDECARS and metadata["failed"] == 0
     assert metadata["by_source"] == {"registered": 10, "sidecar": 22, "metadata": METADATA_ONLY + 1}
     assert metadata["by_verdict"] == {"true": 32, "false": METADATA_ONLY + 1}
     assert metadata["by_error_code"] == {"UNSUPPORTED_FORMAT": METADATA_ONLY, "CORRUPT_FILE": 1}
@@ -204,7 +212,7 @@ def test_re_running_the_partition_changes_nothing_already_correct(s3_server, pg_
     seconds = time.perf_counter() - started
     print(f"re-run over {report.documents} documents: {seconds:.1f} s, {report.skipped} skipped")
     assert report.verified == 0 and report.requests_written == 0
-    assert report.skipped == 1050 - UNMATCHED - 1 and len(report.unmatched) == UNMATCHED + 1
+    assert report.skipped == 1050 - UNMATCHED - BAD_SIDECARS and len(report.unmatched) == UNMATCHED + BAD_SIDECARS
     assert {rid: store.get(rid) for rid in layout["registered"].values()} == before
     assert store.get(synthetic_request_id(bucket, f"{PREFIX}meta/0000.bin")) == metadata_before
 
@@ -212,7 +220,7 @@ def test_re_running_the_partition_changes_nothing_already_correct(s3_server, pg_
     replaced = keys[0]
     client.put_object(Bucket=bucket, Key=replaced, Body=b"%PDF-1.4\nreplaced, broken")
     report = backfill_prefix(client, bucket, PREFIX, store, "rerun-2")
-    assert report.verified == 1 and report.skipped == 1050 - UNMATCHED - 2
+    assert report.verified == 1 and report.skipped == 1050 - UNMATCHED - BAD_SIDECARS - 1
     row = store.get(layout["registered"][replaced])
     assert row["run_id"] == "rerun-2" and row["retry_count"] == 1 and row["verdict"] is False
     assert [e["code"] for e in row["errors"]] == ["CORRUPT_FILE"]
@@ -252,3 +260,20 @@ def test_prefix_discovery_lists_folders(s3_server, s3_bucket):
         client.put_object(Bucket=s3_bucket, Key=key, Body=b"x")
     assert list_prefixes(client, s3_bucket, 1) == ["2024/", "2025/"]
     assert list_prefixes(client, s3_bucket, 2) == ["2024/11/", "2024/12/", "2025/01/"]
+
+
+def test_the_prefix_sensor_adds_new_folders_as_partitions(s3_server, s3_bucket, monkeypatch):
+    from ocr_pipeline.sensors import document_prefix_sensor
+
+    client = s3_server.client()
+    for key in ("2024/11/a.pdf", "2024/12/b.pdf"):
+        client.put_object(Bucket=s3_bucket, Key=key, Body=b"x")
+    monkeypatch.setenv("OCR_PREFIX_SENSOR_DEPTH", "2")
+    resources = {"documents": DocumentBucketResource(s3=S3Resource(endpoint_url=s3_server.endpoint_url),
+                                                     bucket=s3_bucket)}
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(DOCUMENT_PREFIXES, ["2024/11/"])
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            result = document_prefix_sensor.evaluate_tick(context)
+        assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["2024/12/"]]
+        assert not result.run_requests

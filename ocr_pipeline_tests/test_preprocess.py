@@ -47,12 +47,21 @@ def test_to_gray_keeps_gray_and_converts_colour(page_gray):
 
 
 def test_to_gray_drops_blue_stamp_ink_but_keeps_black_print():
-    bgr = np.full((10, 30, 3), 255, np.uint8)
+    bgr = np.full((16, 40, 3), 255, np.uint8)
     bgr[:, :10] = (20, 20, 20)  # black print
-    bgr[:, 10:20] = (175, 70, 40)  # blue stamp ink (BGR)
+    bgr[:, 10:20] = (45, 20, 20)  # bluish-black print (BGR)
+    bgr[:, 20:30] = (175, 70, 40)  # blue stamp ink
     dropped = pp.to_gray(bgr)
-    assert dropped[0, 0] == 20 and dropped[0, 15] >= 170 and dropped[0, 25] == 255
-    assert pp.to_gray(bgr, drop_colour_ink=False)[0, 15] < 100
+    luminance = pp.to_gray(bgr, drop_colour_ink=False)
+    np.testing.assert_array_equal(luminance, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    assert dropped[0, 0] == 20 and dropped[0, 15] == luminance[0, 15] < 30
+    assert dropped[0, 25] >= 170 > 100 > luminance[0, 25]
+    assert dropped[0, 35] == 255
+
+
+def test_to_gray_without_colour_is_luminance(page):
+    bgr = pages.to_array(page)
+    np.testing.assert_array_equal(pp.to_gray(bgr), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
 
 
 # ------------------------------------------------------------------------------------- perspective

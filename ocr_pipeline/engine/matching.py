@@ -6,7 +6,7 @@ Cyrillic (a, e, o, p, c, x, y, k, m, h, b, t …). Within a word, digits that lo
 those letters (0→о, 3→з, 6→б, 1→и). Hyphenated line breaks are joined and whitespace collapsed.
 
 A name part matches a word with an OCR-weighted edit distance: a substitution between look-alike
-letters (и/н/п, л/д, ш/щ, е/с/о, в/б, ь/ы/б, к/х/ж, г/т/р, з/э …), dropping or adding a soft sign, or
+letters (и/н/п, л/д, ш/щ, е/с/о, в/б, ь/ы/б, к/х, г/т, з/э, а/э …), dropping or adding a soft sign, or
 doubling a letter costs 0.5; any other edit is "hard" and costs 1. Calibration (per expected form
 length L, in the folded alphabet):
 
@@ -18,7 +18,9 @@ surname        L≤4: .5, 5-7: 1,        L≥6: 1, L≥10: 2      long surnames 
 first name     L≤3: 0, ≤5: .5, ≤7: 1,  L≥8: 1; L≥5: one     siblings differ by one
                ≥8: 1.5                 lost/added letter    substitution: Дина/Дана,
                                                             Нурлан/Нуржан rejected
-patronymic     L≤5: .5, 6-9: 1, ≥10: 2 L≥6: 1, L≥10: 2      long, checked last
+patronymic     L≤5: .5, ≥6: 1          L≥6: 1               fathers' names differ
+                                                            by 2: Нұрлан/Ерлан,
+                                                            Қанат/Қайрат
 =============  ======================  ===================  ======================
 
 A whole mention must also stay within a combined budget: 1.0 for surname + first name, 2.0 when a
@@ -159,7 +161,7 @@ def prepare_page(page: PageText) -> PreparedPage:
 # ------------------------------------------------------------------------------ OCR edit distance
 
 _LOOKALIKE_GROUPS = (
-    "инп", "пл", "лд", "шщ", "цщ", "есо", "оа", "вб", "бь", "ьы", "кхж", "гтр", "тп", "зэ", "эе",
+    "инп", "пл", "лд", "шщ", "цщ", "есо", "оа", "вб", "бь", "ьы", "кх", "гт", "тп", "зэ", "эе",
     "юо", "уч", "аэ",
 )
 _LOOKALIKES = frozenset(
@@ -238,9 +240,7 @@ def allowance(part: str, length: int) -> tuple[float, int]:
         return 1.5, 1
     if length <= 5:
         return 0.5, 0
-    if length <= 9:
-        return 1.0, 1
-    return 2.0, 2
+    return 1.0, 1
 
 
 def within_allowance(part: str, length: int, distance: Distance) -> bool:
@@ -373,21 +373,35 @@ _PATRONYMIC_RE = re.compile(
 _KAZAKH_MARKER_KEYS = frozenset({"улы", "кызы", "казы", "гызы", "оглы"})
 
 
-_DAMAGED_PATRONYMIC_RE = re.compile(r"(?:ов|ев|ич)н$|(?:ов|ев)и$|к\w?зы$|\wызы$")
-_PATRONYMIC_ENDINGS = ("ович", "евич", "овна", "евна", "ична")
+_DAMAGED_PATRONYMIC_RE = re.compile(r"(?:ов|ев|ич)н$|к\w?зы$|\wызы$|кыз$|\w{4}ул$")
+_PATRONYMIC_ENDINGS = tuple(
+    stem + ending
+    for stem, endings in (("ович", ("", "а", "у", "ем", "е")), ("евич", ("", "а", "у", "ем", "е")),
+                          ("овн", ("а", "ы", "е", "у", "ои")), ("евн", ("а", "ы", "е", "у", "ои")),
+                          ("ичн", ("а", "ы", "е", "у", "ои")), ("кыз", ("ы",)))
+    for ending in endings
+)
 
 
 def looks_like_patronymic(key: str) -> bool:
     """True for a folded word shaped like a patronymic (-ович, -овна, -ұлы, -қызы … in any case),
-    also with one letter of the ending misread or lost ("Петровнч", "Ивановн", "Қанатқзы")."""
+    also with a letter of the ending lost or read as its look-alike ("Ивановн", "Петровнч", "Асхатобны",
+    "Қанатқзы"), but not "временной" or "Любови"."""
     if len(key) < 5:
         return False
     if _PATRONYMIC_RE.search(key):
         return True
-    if len(key) < 7:
+    if len(key) < 6:
         return False
-    return bool(_DAMAGED_PATRONYMIC_RE.search(key)) or any(
-        Levenshtein.distance(key[-len(e):], e, score_cutoff=1) <= 1 for e in _PATRONYMIC_ENDINGS)
+    if _DAMAGED_PATRONYMIC_RE.search(key):
+        return True
+    for ending in _PATRONYMIC_ENDINGS:
+        tail = key[-len(ending):]
+        if Levenshtein.distance(tail, ending, score_cutoff=1) <= 1:
+            distance = ocr_distance(ending, tail)
+            if distance.hard == 0 and distance.cost <= 0.5:
+                return True
+    return False
 
 
 @dataclass
@@ -482,7 +496,7 @@ class NameMatcher:
         k = _skip_labels(tokens, surname.last_token)
         if k >= len(tokens):
             return None
-        first = self.first.hit_at(tokens, k)
+        first = self.first.hit_at(tokens, k) if _close(tokens, surname.last_token, k) else None
         if first is not None:
             k2 = _skip_labels(tokens, first.last_token)
             return self._with_patronymic(page, surname, first, k2, "surname first")
@@ -503,13 +517,15 @@ class NameMatcher:
             return None
         if self.patronymic is not None:
             patronymic = self.patronymic.hit_ending(tokens, s)
-            if patronymic is not None:
-                first = self.first.hit_ending(tokens, patronymic.first_token)
-                if first is not None:
+            if patronymic is not None and _close(tokens, patronymic.last_token, s):
+                first = _capitalised(tokens, self.first.hit_ending(tokens, patronymic.first_token))
+                if first is not None and _close(tokens, first.last_token, patronymic.first_token):
                     return self._decide(page, [first, patronymic, surname], "first patronymic surname")
+        if not _close(tokens, s, s):
+            return None
         previous = tokens[s - 1]
-        if looks_like_patronymic(previous.key) and s >= 2:
-            first = self.first.hit_ending(tokens, s - 1)
+        if looks_like_patronymic(previous.key) and s >= 2 and _close(tokens, s - 1, s - 1):
+            first = _capitalised(tokens, self.first.hit_ending(tokens, s - 1))
             if first is not None:
                 if self.patronymic is None:
                     occurrence = self._decide(page, [first, surname], "first patronymic surname")
@@ -518,7 +534,7 @@ class NameMatcher:
                 return self._miss(page, [first, surname], tokens[first.first_token].start,
                                   tokens[surname.last_token - 1].end, "first patronymic surname",
                                   "patronymic_differs")
-        first = self.first.hit_ending(tokens, s)
+        first = _capitalised(tokens, self.first.hit_ending(tokens, s))
         if first is not None:
             return self._decide(page, [first, surname], "first surname")
         initials = _initials_ending(tokens, s)
@@ -529,7 +545,7 @@ class NameMatcher:
     def _with_patronymic(self, page: PreparedPage, surname: PartHit, first: PartHit, k: int,
                          pattern: str) -> NameOccurrence:
         tokens = page.tokens
-        if k < len(tokens):
+        if k < len(tokens) and _close(tokens, first.last_token, k):
             if self.patronymic is not None:
                 patronymic = self.patronymic.hit_at(tokens, k)
                 if patronymic is not None:
@@ -634,9 +650,29 @@ class NameMatcher:
         return occurrence
 
 
+_CASE_AMBIGUOUS = frozenset("вкмнопстжзшщхэю")
+
+
+def _capitalised(tokens: list[Token], hit: Optional[PartHit]) -> Optional[PartHit]:
+    """``hit`` when its first word is capitalised (or starts with a letter whose small form looks like
+    the capital, which OCR may confuse). A first name before the surname must be: "Справка дана
+    Жуковой …" is the verb "дана", not the name Дана."""
+    if hit is None:
+        return None
+    initial = tokens[hit.first_token].raw[:1]
+    return hit if initial.isupper() or fold_char(initial) in _CASE_AMBIGUOUS else None
+
+
 def _part_detail(hit: PartHit) -> dict:
     return {"form": hit.form.text, "case": hit.form.case, "cases": list(hit.cases),
             "variant": hit.form.variant, "found": hit.found, "cost": hit.cost, "hard_edits": hit.hard}
+
+
+def _close(tokens: list[Token], end: int, start: int, limit: int = 3) -> bool:
+    """True when the words from token ``end - 1`` to token ``start`` (labels between them allowed) are
+    separated by at most ``limit`` characters each: the parts of one name, not of two sentences."""
+    return all(tokens[k + 1].start - tokens[k].end <= limit for k in range(max(end - 1, 0), start)
+               if k + 1 < len(tokens))
 
 
 def _skip_labels(tokens: list[Token], k: int, limit: int = 2) -> int:

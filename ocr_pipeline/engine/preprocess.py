@@ -60,9 +60,10 @@ def preprocess_page(image: np.ndarray, settings: Optional[EngineSettings] = None
 def to_gray(image: np.ndarray, drop_colour_ink: bool = True) -> np.ndarray:
     """A uint8 single-channel image of a gray, BGR or BGRA image.
 
-    With ``drop_colour_ink`` a colour pixel's gray value is its brightest channel, so that blue stamps
-    and signatures fade while black print stays black: Tesseract otherwise takes a stamp overlapping
-    the text for a picture and skips the lines under it.
+    With ``drop_colour_ink`` strongly coloured pixels take the value of their brightest channel
+    instead of their luminance, so that blue stamps and signatures fade while black (and bluish
+    black) print keeps its luminance: Tesseract otherwise takes a stamp overlapping the text for a
+    picture and skips the lines under it.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8:
@@ -71,12 +72,26 @@ def to_gray(image: np.ndarray, drop_colour_ink: bool = True) -> np.ndarray:
         return image
     if image.ndim == 3 and image.shape[2] == 1:
         return image[..., 0]
-    if image.ndim == 3 and image.shape[2] in (3, 4):
-        if drop_colour_ink:  # HSV's value channel is max(B, G, R)
-            hsv = cv2.cvtColor(image if image.shape[2] == 3 else image[..., :3].copy(), cv2.COLOR_BGR2HSV)
-            return cv2.extractChannel(hsv, 2)
-        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
-    raise ValueError(f"unsupported image shape {image.shape}")
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"unsupported image shape {image.shape}")
+    bgr = image if image.shape[2] == 3 else np.ascontiguousarray(image[..., :3])
+    luminance = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    if not drop_colour_ink:
+        return luminance
+    sample = bgr[::8, ::8]
+    if int((sample.max(axis=2).astype(np.int16) - sample.min(axis=2)).max()) <= _COLOURLESS:
+        return luminance  # no colour ink on the page
+    blue, green, red = cv2.split(bgr)
+    brightest = cv2.max(cv2.max(blue, green), red)
+    chroma = cv2.subtract(brightest, cv2.min(cv2.min(blue, green), red))
+    weight = cv2.LUT(chroma, _COLOUR_WEIGHT)
+    lift = cv2.multiply(cv2.subtract(brightest, luminance), weight, scale=1 / 255)
+    return cv2.add(luminance, lift)
+
+
+# chroma (max - min channel) -> weight 0..255 of the brightest channel: 0 up to 30, 255 from 70
+_COLOURLESS = 30
+_COLOUR_WEIGHT = np.clip((np.arange(256) - _COLOURLESS) * 255 / 40, 0, 255).astype(np.uint8)
 
 
 def _thumbnail(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
