@@ -155,18 +155,21 @@ def _rasterise_for_cli(path: Path, directory: Path) -> list[str]:
 def _raw_cli(images: list[str], directory: Path) -> tuple[float, float]:
     """Seconds and peak RSS (MB) of the Tesseract CLI over ``images``, one process per page.
 
-    The peak comes from GNU time (``%M``): a process's ``ru_maxrss`` also counts the memory of the
-    parent it was forked from until it exec'd, so measuring from this (large) process would not do.
+    The peak comes from GNU time (``%M``; NaN without /usr/bin/time): a process's ``ru_maxrss`` also
+    counts the memory of the parent it was forked from until it exec'd, so measuring from this
+    (large) process would not do.
     """
-    total, peak = 0.0, 0.0
+    total, peak = 0.0, float("nan")
     report = directory / "time.txt"
+    gnu_time = ["/usr/bin/time", "-f", "%M", "-o", str(report)] if os.path.exists("/usr/bin/time") else []
     for image in images:
         started = time.perf_counter()
-        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(report), "tesseract", image, "stdout",
-                        "-l", LANGUAGES], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
-                       env=dict(os.environ, OMP_THREAD_LIMIT="1"))
+        subprocess.run([*gnu_time, "tesseract", image, "stdout", "-l", LANGUAGES], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True, env=dict(os.environ, OMP_THREAD_LIMIT="1"))
         total += time.perf_counter() - started
-        peak = max(peak, int(report.read_text().split()[-1]) / 1024)
+        if gnu_time:
+            rss = int(report.read_text().split()[-1]) / 1024
+            peak = rss if peak != peak else max(peak, rss)
     return total, peak
 
 

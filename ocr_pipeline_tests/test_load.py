@@ -283,6 +283,38 @@ def test_garbage_inside_png_is_corrupt(page):
     assert _error(bytes(data)).code is ErrorCode.CORRUPT_FILE
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "PDF", "text PDF"])
+def test_damaged_files_never_raise_anything_but_document_errors(fmt):
+    import random
+
+    small = pages.render_page(size=(400, 560), font_px=20, margin=30)
+    original = {
+        "PNG": lambda: pages.encode(small, "PNG"),
+        "JPEG": lambda: pages.encode(small, "JPEG"),
+        "TIFF": lambda: pages.encode(small.convert("L"), "TIFF", save_all=True, append_images=[small.convert("1")]),
+        "PDF": lambda: pages.encode(small, "PDF"),
+        "text PDF": lambda: pages.text_pdf([[pages.KNOWN_LINE + " " + "о предоставлении отпуска " * 4]]),
+    }[fmt]()
+    rng = random.Random(fmt)
+    for _ in range(40):
+        data = bytearray(original)
+        damage = rng.choice(("flip", "cut", "splice"))
+        if damage == "flip":
+            for _ in range(rng.randint(1, 20)):
+                data[rng.randrange(8, len(data))] = rng.randrange(256)
+        elif damage == "cut":
+            data = data[: rng.randrange(1, len(data))]
+        else:
+            at = rng.randrange(8, len(data))
+            data[at:at + rng.randint(1, 500)] = bytes(rng.randrange(256) for _ in range(rng.randint(0, 50)))
+        try:
+            loaded = load_document(bytes(data), SETTINGS)
+        except DocumentError as error:
+            assert error.code in (ErrorCode.CORRUPT_FILE, ErrorCode.UNSUPPORTED_FORMAT, ErrorCode.FILE_TOO_LARGE)
+        else:
+            assert loaded and all(p.image is not None or p.text_layer for p in loaded)
+
+
 # ------------------------------------------------------------------------------------------- limits
 
 def test_file_over_byte_limit_is_too_large(page):

@@ -238,13 +238,19 @@ def test_speck_above_a_word_is_removed_and_the_word_read():
 # ------------------------------------------------------------------------------------- composition
 
 def test_clean_page_passes_through_quickly(page):
+    """No step changes a clean page, and all of them cost a small fraction of one OCR pass
+    (compared with OCR on the same machine at the same time, so that a busy machine does not matter)."""
     bgr = pages.to_array(page)
-    pp.preprocess_page(bgr, SETTINGS)  # warm-up
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        prepared = pp.preprocess_page(bgr, SETTINGS)
+        timings.append(time.perf_counter() - started)
     started = time.perf_counter()
-    prepared = pp.preprocess_page(bgr, SETTINGS)
-    elapsed = time.perf_counter() - started
-    assert prepared.shape == bgr.shape[:2] and prepared.dtype == np.uint8
-    assert elapsed < 0.3, f"preprocessing a clean page took {elapsed:.2f} s"
+    read_text(prepared, 1, SETTINGS)
+    ocr_seconds = time.perf_counter() - started
+    np.testing.assert_array_equal(prepared, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    assert min(timings) < 0.3 * ocr_seconds, f"preprocess {min(timings):.3f} s, OCR {ocr_seconds:.3f} s"
 
 
 def test_phone_photo_reads_markedly_better_after_preprocessing(photo):

@@ -94,6 +94,15 @@ def test_fuzzy_name_is_accepted_but_flagged():
     assert verdict.checks["name"].detail["exact"] is False
 
 
+def test_namesake_with_another_patronymic_in_the_same_document_flags_review():
+    text = order("Ивановой Марии Петровне", f" (ИИН {IVANOVA_IIN})",
+                 footer="Ознакомлена: Иванова Мария Сергеевна\nДиректор Сейткали Б.Н.")
+    verdict = verify(text)
+    assert verdict.verdict is True and "conflicting_mention" in review_reasons(verdict)
+    signer = verify(order("Ивановой Марии Петровне", f" (ИИН {IVANOVA_IIN})", footer="Директор П.С. Иванов"))
+    assert signer.verdict is True and signer.review_required is False
+
+
 def test_iin_misread_by_one_digit_is_not_a_contradiction():
     misread = IVANOVA_IIN[:3] + str((int(IVANOVA_IIN[3]) + 1) % 10) + IVANOVA_IIN[4:]
     assert not has_valid_checksum(misread)

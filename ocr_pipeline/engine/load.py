@@ -216,16 +216,23 @@ def _pdf_scale(width_pt: float, height_pt: float, settings: EngineSettings) -> f
 # --------------------------------------------------------------------------------------------- images
 
 def _load_image(data: bytes, kind: str, settings: EngineSettings) -> list[Page]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about odd metadata and tags; errors still raise
+        return _decode_image(data, kind, settings)
+
+
+def _decode_image(data: bytes, kind: str, settings: EngineSettings) -> list[Page]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow warns about odd metadata; errors still raise
-            image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[kind])
+        image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[kind])
     except Image.DecompressionBombError as error:
         raise DocumentError(ErrorCode.FILE_TOO_LARGE, f"image too large: {error}") from None
     except Exception as error:  # Pillow raises many types for broken headers
         raise DocumentError(ErrorCode.CORRUPT_FILE, f"{kind.upper()} cannot be decoded: {_short(error)}") from None
     with image:
-        frame_count = getattr(image, "n_frames", 1) if kind == "tiff" else 1
+        try:
+            frame_count = getattr(image, "n_frames", 1) if kind == "tiff" else 1
+        except Exception as error:  # a broken chain of TIFF directories
+            raise DocumentError(ErrorCode.CORRUPT_FILE, f"TIFF cannot be decoded: {_short(error)}") from None
         if frame_count > settings.max_pages:
             raise DocumentError(ErrorCode.FILE_TOO_LARGE,
                                 f"TIFF has {frame_count} pages, the limit is {settings.max_pages}")
@@ -237,11 +244,9 @@ def _load_image(data: bytes, kind: str, settings: EngineSettings) -> list[Page]:
                 _check_pixels(image.size, index + 1, settings)
                 if kind == "jpeg":
                     _reduce_large_jpeg(image)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # Pillow warns about odd metadata; errors still raise
-                    image.load()
-                    array = image_to_array(_upright(image))
-            except DocumentError:
+                image.load()
+                array = image_to_array(_upright(image))
+            except (DocumentError, MemoryError):
                 raise
             except Image.DecompressionBombError as error:
                 raise DocumentError(ErrorCode.FILE_TOO_LARGE, f"image too large: {error}") from None

@@ -459,7 +459,7 @@ def _review(verdict: bool, readable: CheckResult, name: CheckResult, iin: CheckR
             reasons.append("iin_absent")
         elif iin.detail.get("digits_misread", 0) >= 2:
             reasons.append("iin_misread")
-        if any(m.reason in ("patronymic_differs", "initials_differ", "patronymic_initial_differs")
+        if any(m.reason in ("patronymic_differs", "patronymic_initial_differs")
                and m.parts.get("surname", {}).get("cost", 1) == 0 for m in search.near_misses):
             reasons.append("conflicting_mention")
     else:
