@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy
 from kafka import KafkaConsumer, TopicPartition
 
@@ -44,21 +45,32 @@ def test_s3_server_stores_unicode_keys(s3_server, s3_bucket, s3_client):
     assert s3_server.endpoint_url.startswith("http://127.0.0.1:")
 
 
-def test_pg_database_is_fresh_and_reachable_with_psycopg2_url(pg_database_url):
+def test_pg_database_is_reachable_with_psycopg2_url(pg_database_url):
     assert pg_database_url.startswith("postgresql+psycopg2://postgres@127.0.0.1:5432/ocr_test_")
     engine = sqlalchemy.create_engine(pg_database_url)
     try:
         with engine.connect() as conn:
-            tables = conn.execute(sqlalchemy.text(
-                "select count(*) from information_schema.tables where table_schema = 'public'")).scalar()
-            assert tables == 0
+            assert conn.execute(sqlalchemy.text("select current_database()")).scalar() == pg_database_url.rsplit("/", 1)[1]
     finally:
         engine.dispose()
 
 
+def test_temporary_database_starts_empty():
+    if not services.postgres_available():
+        pytest.skip("needs Postgres on 127.0.0.1:5432")
+    with services.temporary_postgres_database() as url:
+        engine = sqlalchemy.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                tables = conn.execute(sqlalchemy.text(
+                    "select count(*) from information_schema.tables where table_schema = 'public'")).scalar()
+            assert tables == 0
+        finally:
+            engine.dispose()
+
+
 def test_temporary_database_is_dropped():
     if not services.postgres_available():
-        import pytest
         pytest.skip("no local Postgres")
     with services.temporary_postgres_database(prefix="ocr_drop_check") as url:
         name = url.rsplit("/", 1)[1]
@@ -80,7 +92,6 @@ def test_temporary_database_is_dropped():
 def test_startup_failure_reports_the_log(tmp_path):
     import socket
 
-    import pytest
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
