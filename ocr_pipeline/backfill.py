@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator, Optional
 from .engine.iin import mask_iin
 from .engine.models import DocumentError, ErrorCode, error_entry
 from .events import InvalidEvent, RequestEvent
-from .store import COMPLETED, DOWNLOADING, PROCESSING, VerdictStore
+from .store import COMPLETED, DOWNLOADING, PROCESSING, VerdictStore, event_from_row
 from .verification import ENGINE_SETTINGS, current_engine_versions, decide, read_document_bytes
 
 log = logging.getLogger(__name__)
@@ -142,19 +142,6 @@ def event_for_object(bucket: str, key: str, fields: dict[str, Any]) -> RequestEv
     data = {name: fields.get(name) for name in ("iin", "last_name", "first_name", "second_name")}
     event = RequestEvent.from_dict({**data, "request_id": request_id if has_real_id else 1, "s3_path": key})
     return event if has_real_id else dataclasses.replace(event, request_id=synthetic_request_id(bucket, key))
-
-
-def event_from_row(row: dict[str, Any]) -> RequestEvent:
-    """A stored request row as an event again (as ``VerdictStore.load_event``)."""
-    return RequestEvent(
-        request_id=row["request_id"],
-        s3_path=row["s3_path"],
-        iin=row["iin"],
-        last_name=row["last_name"] or "",
-        first_name=row["first_name"] or "",
-        second_name=row["second_name"] or "",
-        extra=row.get("extra") or {},
-    )
 
 
 def _already_verified(rows: list[dict[str, Any]], etag: Optional[str], engine: dict[str, str]) -> bool:

@@ -76,11 +76,16 @@ class RequestEvent:
         return Applicant(iin=self.iin, last_name=self.last_name, first_name=self.first_name,
                          second_name=self.second_name)
 
+    def contract_fields(self) -> dict[str, Any]:
+        """The contract's fields only (no extra): the run config of a verification, a row's columns."""
+        return {"request_id": self.request_id, "s3_path": self.s3_path, "iin": self.iin,
+                "last_name": self.last_name, "first_name": self.first_name,
+                "second_name": self.second_name or ""}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict: the contract's fields plus the extra fields under their own names."""
         data = dict(self.extra)
-        data.update(request_id=self.request_id, s3_path=self.s3_path, iin=self.iin,
-                    last_name=self.last_name, first_name=self.first_name, second_name=self.second_name)
+        data.update(self.contract_fields())
         return data
 
     @classmethod

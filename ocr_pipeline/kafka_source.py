@@ -234,6 +234,16 @@ def committed_offsets(settings: KafkaSettings) -> dict[int, int]:
         _close_consumer(consumer)
 
 
+def topic_partitions(settings: KafkaSettings) -> list[int]:
+    """The topic's partitions from the brokers' metadata (no group join, nothing consumed).
+    Raises :class:`KafkaTopicNotFound` or :class:`KafkaUnavailable`."""
+    consumer = _open_consumer(settings)
+    try:
+        return _topic_partitions(consumer, settings)
+    finally:
+        _close_consumer(consumer)
+
+
 def produce_events(settings: KafkaSettings, values: list[bytes], *, partition: Optional[int] = None,
                    key: Optional[bytes] = None) -> list[tuple[int, int]]:
     """Send ``values`` to ``settings.topic`` and wait for the acknowledgements.

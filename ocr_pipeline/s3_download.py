@@ -16,7 +16,7 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from ocr_pipeline.engine.models import DocumentError, ErrorCode
 
@@ -49,8 +49,7 @@ class S3ConfigurationError(ValueError):
 
 @dataclass
 class S3Settings:
-    """Where the documents are; credentials come only from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
-    (and AWS_SESSION_TOKEN) in the environment."""
+    """Where the documents are and how to connect; credentials are not settings (see :func:`make_s3_client`)."""
 
     endpoint_url: Optional[str]
     bucket: str
@@ -59,6 +58,8 @@ class S3Settings:
     connect_timeout: float = 5
     read_timeout: float = 30
     max_attempts: int = 5
+    use_ssl: bool = True
+    verify_tls: bool = True  # False: no certificate check (ignored when ca_bundle is set)
 
 
 @dataclass
@@ -77,22 +78,26 @@ class _TransientFailure(Exception):
     """An attempt failed in a way worth retrying."""
 
 
-def make_s3_client(settings: S3Settings):
+def make_s3_client(settings: S3Settings, credentials: Optional[Mapping[str, Optional[str]]] = None):
     """A boto3 S3 client for ``settings``: SigV4, path-style addressing for a custom endpoint (MinIO),
     botocore retries off, checksums only where S3 requires them (third-party S3 compatibility).
 
-    Raises :class:`S3ConfigurationError` when the credential variables are not set.
+    ``credentials``: explicit ``boto3.session.Session`` arguments (``aws_access_key_id``,
+    ``aws_secret_access_key``, ``aws_session_token``, ``profile_name``; None values leave boto3's usual
+    chain). Without them the keys come from the environment only, and :class:`S3ConfigurationError`
+    is raised when the credential variables are not set.
     """
     import boto3
     from botocore.config import Config
 
-    access_key = os.environ.get("AWS_ACCESS_KEY_ID")
-    secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if not access_key or not secret_key:
-        raise S3ConfigurationError("S3 credentials missing: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-    session = boto3.session.Session(
-        aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-        aws_session_token=os.environ.get("AWS_SESSION_TOKEN") or None, region_name=settings.region)
+    if credentials is None:
+        access_key = os.environ.get("AWS_ACCESS_KEY_ID")
+        secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if not access_key or not secret_key:
+            raise S3ConfigurationError("S3 credentials missing: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        credentials = {"aws_access_key_id": access_key, "aws_secret_access_key": secret_key,
+                       "aws_session_token": os.environ.get("AWS_SESSION_TOKEN") or None}
+    session = boto3.session.Session(**credentials, region_name=settings.region)
     config = Config(
         signature_version="s3v4",
         connect_timeout=settings.connect_timeout,
@@ -102,8 +107,9 @@ def make_s3_client(settings: S3Settings):
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    return session.client("s3", endpoint_url=settings.endpoint_url or None,
-                          verify=settings.ca_bundle if settings.ca_bundle else None, config=config)
+    verify: Any = settings.ca_bundle or (None if settings.verify_tls else False)
+    return session.client("s3", endpoint_url=settings.endpoint_url or None, use_ssl=settings.use_ssl,
+                          verify=verify, config=config)
 
 
 def download_object(client, bucket: str, key: str, *, max_bytes: int, attempts: int = 5,

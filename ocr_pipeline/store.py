@@ -182,12 +182,7 @@ class VerdictStore:
         reset a verdict), except a row that is only an ``invalid`` placeholder: a valid event replaces it.
         """
         params = {
-            "request_id": event.request_id,
-            "s3_path": event.s3_path,
-            "iin": event.iin,
-            "last_name": event.last_name,
-            "first_name": event.first_name,
-            "second_name": event.second_name or "",
+            **event.contract_fields(),
             "status": RECEIVED,
             "kafka_partition": partition,
             "kafka_offset": offset,
@@ -264,6 +259,34 @@ class VerdictStore:
                     {"request_id": request_id, "reason": reason, "partition": partition, "offset": offset},
                 )
         return written is not None
+
+    def attach_run(self, request_id: int, run_id: str) -> None:
+        """Write ``run_id`` on the row unless the run (or another) already did: a run that has started
+        set it itself, together with a status this must not overwrite."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE ocr_requests SET run_id = :run_id, updated_at = NOW() "
+                    "WHERE request_id = :request_id AND run_id IS NULL"
+                ),
+                {"request_id": request_id, "run_id": run_id},
+            )
+
+    def claim_failed_submission(self, request_id: int, message_prefix: str) -> bool:
+        """Turn a ``failed`` row without a run whose message starts with ``message_prefix`` back into
+        ``received``; True for the one caller that did."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.text(
+                    "UPDATE ocr_requests SET status = :received, error_message = NULL, errors = NULL, "
+                    "completed_at = NULL, updated_at = NOW() "
+                    "WHERE request_id = :request_id AND status = :failed AND run_id IS NULL "
+                    "AND error_message LIKE :prefix RETURNING id"
+                ),
+                {"request_id": request_id, "received": RECEIVED, "failed": FAILED,
+                 "prefix": message_prefix + "%"},
+            ).first()
+        return row is not None
 
     # -- writes from the run ------------------------------------------------------------------------
 
@@ -462,20 +485,10 @@ class VerdictStore:
 
     def load_event(self, request_id: int) -> Optional["RequestEvent"]:
         """The request as an event again (for re-checks), or None when unknown or only an invalid row."""
-        from .events import RequestEvent
-
         row = self.get(request_id)
         if row is None or row["status"] == INVALID:
             return None
-        return RequestEvent(
-            request_id=row["request_id"],
-            s3_path=row["s3_path"],
-            iin=row["iin"],
-            last_name=row["last_name"] or "",
-            first_name=row["first_name"] or "",
-            second_name=row["second_name"] or "",
-            extra=row["extra"] or {},
-        )
+        return event_from_row(row)
 
     def load_verdict(self, request_id: int) -> Optional[Verdict]:
         """The stored verdict of a completed request, or None."""
@@ -524,6 +537,21 @@ def _check_dict(check: Any) -> dict[str, Any]:
             "detail": check.detail,
         }
     return dict(check)
+
+
+def event_from_row(row: dict[str, Any]) -> "RequestEvent":
+    """A stored request row (not ``invalid``) as an event again."""
+    from .events import RequestEvent
+
+    return RequestEvent(
+        request_id=row["request_id"],
+        s3_path=row["s3_path"],
+        iin=row["iin"],
+        last_name=row["last_name"] or "",
+        first_name=row["first_name"] or "",
+        second_name=row["second_name"] or "",
+        extra=row.get("extra") or {},
+    )
 
 
 def _plain(row: Any) -> dict[str, Any]:

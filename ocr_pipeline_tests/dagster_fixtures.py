@@ -56,6 +56,35 @@ def event_bytes(**fields: Any) -> bytes:
     return json.dumps(event_dict(**fields), ensure_ascii=False).encode("utf-8")
 
 
+def run_verify_request(s3_endpoint_url: str, bucket: str, database_url: str, s3_path: str,
+                       applicant: Any) -> tuple[Any, dict[str, Any]]:
+    """Run ``verify_request`` in process for ``applicant``'s document at ``s3_path`` (a new request_id);
+    asserts the run succeeded and returns the event and the verdict materialization's metadata values."""
+    import dagster as dg
+    from dagster_aws.s3 import S3Resource
+
+    from ocr_pipeline.assets import request_verdict
+    from ocr_pipeline.events import RequestEvent
+    from ocr_pipeline.jobs import verify_request_job
+    from ocr_pipeline.resources import DocumentBucketResource, PostgresVerdictIOManager, VerdictStoreResource
+    from ocr_pipeline.sensors.kafka_requests import run_request_for
+
+    store = VerdictStoreResource(database_url=database_url)
+    defs = dg.Definitions(
+        assets=[request_verdict], jobs=[verify_request_job],
+        resources={"documents": DocumentBucketResource(s3=S3Resource(endpoint_url=s3_endpoint_url), bucket=bucket),
+                   "verdict_store": store, "verdict_io_manager": PostgresVerdictIOManager(verdict_store=store)},
+    )
+    event = RequestEvent(request_id=new_request_id(), s3_path=s3_path, iin=applicant.iin,
+                         last_name=applicant.last_name, first_name=applicant.first_name,
+                         second_name=applicant.second_name)
+    run = run_request_for(event)
+    result = defs.resolve_job_def("verify_request").execute_in_process(run_config=run.run_config, tags=run.tags)
+    assert result.success
+    materialization = result.asset_materializations_for_node("request_verdict")[0]
+    return event, {k: v.value for k, v in materialization.metadata.items()}
+
+
 def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.5,
              what: str = "condition", on_timeout: Optional[Callable[[], str]] = None) -> Any:
     """Poll ``condition()`` until it returns something truthy; AssertionError after ``timeout`` s."""

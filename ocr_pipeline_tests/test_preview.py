@@ -4,18 +4,11 @@ them; stored in S3 by a verify_request run (moto_server, Postgres, real Tesserac
 from __future__ import annotations
 
 import cv2
-import dagster as dg
 import numpy as np
-from dagster_aws.s3 import S3Resource
 
-from ocr_pipeline.assets import request_verdict
-from ocr_pipeline.events import RequestEvent
-from ocr_pipeline.jobs import verify_request_job
 from ocr_pipeline.preview import PREVIEW_LONG_SIDE, preview_key
-from ocr_pipeline.resources import DocumentBucketResource, PostgresVerdictIOManager, VerdictStoreResource
-from ocr_pipeline.sensors.kafka_requests import run_request_for
 from ocr_pipeline_tests import docgen
-from ocr_pipeline_tests.dagster_fixtures import new_request_id
+from ocr_pipeline_tests.dagster_fixtures import run_verify_request
 
 
 def test_a_run_stores_a_preview_boxing_the_name_and_the_iin(s3_server, s3_bucket, pg_database_url):
@@ -24,20 +17,8 @@ def test_a_run_stores_a_preview_boxing_the_name_and_the_iin(s3_server, s3_bucket
     runs = {text: (x, baseline) for x, baseline, text, *_ in page.info["docgen_runs"]}
     key = "2024/12/скан Ким.png"
     s3_server.client().put_object(Bucket=s3_bucket, Key=key, Body=docgen.degrade(page, "clean", seed=1))
-    store = VerdictStoreResource(database_url=pg_database_url)
-    defs = dg.Definitions(
-        assets=[request_verdict], jobs=[verify_request_job],
-        resources={"documents": DocumentBucketResource(s3=S3Resource(endpoint_url=s3_server.endpoint_url),
-                                                       bucket=s3_bucket),
-                   "verdict_store": store, "verdict_io_manager": PostgresVerdictIOManager(verdict_store=store)},
-    )
     applicant = person.applicant()
-    event = RequestEvent(request_id=new_request_id(), s3_path=key, iin=applicant.iin, last_name=applicant.last_name,
-                         first_name=applicant.first_name, second_name=applicant.second_name)
-    run = run_request_for(event)
-    result = defs.resolve_job_def("verify_request").execute_in_process(run_config=run.run_config, tags=run.tags)
-    assert result.success
-    metadata = {k: v.value for k, v in result.asset_materializations_for_node("request_verdict")[0].metadata.items()}
+    event, metadata = run_verify_request(s3_server.endpoint_url, s3_bucket, pg_database_url, key, applicant)
     assert metadata["verdict"] is True
 
     boxes = {box["kind"]: box for box in metadata["evidence_boxes"]}

@@ -77,21 +77,11 @@ def check_s3(client: Any, bucket: str) -> str:
 
 def check_kafka(settings: ApiSettings, timeout: float) -> str:
     """Metadata of the request topic from the brokers (no group join, nothing consumed)."""
-    from ..kafka_source import KafkaSettings, KafkaTopicNotFound, _close_consumer, _open_consumer
+    from ..kafka_source import KafkaSettings, topic_partitions
 
     timeout_ms = max(1000, int(timeout * 1000))
     kafka_settings = KafkaSettings(**settings.kafka, request_timeout_ms=timeout_ms, client_id="ocr_pipeline-api-health")
-    consumer = _open_consumer(kafka_settings)
-    try:
-        partitions = consumer.partitions_for_topic(kafka_settings.topic)
-        if not partitions:
-            consumer.topics()
-            partitions = consumer.partitions_for_topic(kafka_settings.topic)
-        if not partitions:
-            raise KafkaTopicNotFound(f"topic {kafka_settings.topic!r} not found")
-        return f"topic {kafka_settings.topic}: {len(partitions)} partition(s)"
-    finally:
-        _close_consumer(consumer)
+    return f"topic {kafka_settings.topic}: {len(topic_partitions(kafka_settings))} partition(s)"
 
 
 def check_dagster(client: DagsterClient, timeout: float) -> str:

@@ -21,10 +21,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import sqlalchemy as sa
-
 from ..engine.iin import mask_iin
-from ..store import FAILED, RECEIVED, VerdictStore
+from ..store import FAILED, VerdictStore
 from .dagster_client import RUN_KEY_TAG, SENSOR_NAME_TAG, DagsterClient, DagsterError, DagsterUnavailable
 
 log = logging.getLogger(__name__)
@@ -70,35 +68,6 @@ def run_tags_and_config(event: Any) -> tuple[dict[str, Any], dict[str, str]]:
     return dict(run_request.run_config), tags
 
 
-def attach_run(store: VerdictStore, request_id: int, run_id: str) -> None:
-    """Write ``run_id`` on the row unless the run (or another) already did: a run that has started
-    set it itself, together with a status this must not overwrite."""
-    with store.engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "UPDATE ocr_requests SET run_id = :run_id, updated_at = NOW() "
-                "WHERE request_id = :request_id AND run_id IS NULL"
-            ),
-            {"request_id": request_id, "run_id": run_id},
-        )
-
-
-def claim_failed_submission(store: VerdictStore, request_id: int) -> bool:
-    """Turn a row whose submission failed back into ``received``; True for the one caller that did."""
-    with store.engine.begin() as conn:
-        row = conn.execute(
-            sa.text(
-                "UPDATE ocr_requests SET status = :received, error_message = NULL, errors = NULL, "
-                "completed_at = NULL, updated_at = NOW() "
-                "WHERE request_id = :request_id AND status = :failed AND run_id IS NULL "
-                "AND error_message LIKE :prefix RETURNING id"
-            ),
-            {"request_id": request_id, "received": RECEIVED, "failed": FAILED,
-             "prefix": SUBMISSION_FAILED_PREFIX + "%"},
-        ).first()
-    return row is not None
-
-
 def same_request(row: dict[str, Any], event: Any) -> bool:
     """The stored row describes the same request as ``event`` (path, IIN and names)."""
     return all((row.get(name) or "") == (getattr(event, name) or "") for name in _EVENT_FIELDS)
@@ -137,11 +106,14 @@ class RequestSubmitter:
                     return SubmitOutcome(row=row, created=False, run_id=row.get("run_id"))
             elif not same_request(row, event):
                 raise RequestConflict(f"request_id {request_id} is already used by a different request")
-            elif not (is_failed_submission(row) and claim_failed_submission(self.store, request_id)):
+            elif not (
+                is_failed_submission(row)
+                and self.store.claim_failed_submission(request_id, SUBMISSION_FAILED_PREFIX)
+            ):
                 return SubmitOutcome(row=row, created=False, run_id=row.get("run_id"))
         log.info("request %s (IIN %s) recorded by the API; submitting its run", request_id, mask_iin(event.iin))
         run_id = self._submit_once(event)
-        attach_run(self.store, request_id, run_id)
+        self.store.attach_run(request_id, run_id)
         row = self.store.get(request_id) or {}
         return SubmitOutcome(row=row, created=True, run_id=run_id)
 

@@ -44,16 +44,10 @@ class VerificationRequest(dg.Config):
     second_name: str = ""
 
     def to_event(self) -> "RequestEvent":
+        """The config as a request event (not re-validated: a hand-launched run keeps its values)."""
         from ..events import RequestEvent
 
-        return RequestEvent(
-            request_id=self.request_id,
-            s3_path=self.s3_path,
-            iin=self.iin,
-            last_name=self.last_name,
-            first_name=self.first_name,
-            second_name=self.second_name,
-        )
+        return RequestEvent(**self.model_dump())
 
 
 @dataclass

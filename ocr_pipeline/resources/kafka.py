@@ -11,7 +11,9 @@ if TYPE_CHECKING:
 
 
 class KafkaResource(dg.ConfigurableResource):
-    """The topic the mobile app publishes requests to, and how to reach its brokers."""
+    """The topic the mobile app publishes requests to, and how to reach its brokers.
+
+    The fields are ``kafka_source.KafkaSettings``'s (same names and defaults) plus ``results_topic``."""
 
     bootstrap_servers: str
     topic: str
@@ -29,15 +31,4 @@ class KafkaResource(dg.ConfigurableResource):
         """The plain-Python settings ``ocr_pipeline.kafka_source`` works with."""
         from ..kafka_source import KafkaSettings
 
-        return KafkaSettings(
-            bootstrap_servers=self.bootstrap_servers,
-            topic=self.topic,
-            group_id=self.group_id,
-            security_protocol=self.security_protocol,
-            sasl_mechanism=self.sasl_mechanism,
-            sasl_username=self.sasl_username,
-            sasl_password=self.sasl_password,
-            ssl_cafile=self.ssl_cafile,
-            start_from=self.start_from,
-            request_timeout_ms=self.request_timeout_ms,
-        )
+        return KafkaSettings(**self.model_dump(exclude={"results_topic"}))

@@ -32,36 +32,29 @@ class DocumentBucketResource(dg.ConfigurableResource):
         return f"s3://{self.bucket}/{key}"
 
     def client(self) -> Any:
-        """A boto3 S3 client: the ``s3`` resource's endpoint, region and credentials (else boto3's usual
-        chain: environment, instance role), this resource's CA bundle and timeouts.
+        """A boto3 S3 client (``s3_download.make_s3_client``): the ``s3`` resource's endpoint, region and
+        credentials (else boto3's usual chain: environment, instance role), this resource's CA bundle
+        and timeouts. botocore's own retries are off: ``download_object`` retries with backoff."""
+        from ..s3_download import S3Settings, make_s3_client
 
-        botocore's own retries are off: ``download_object`` retries with backoff and counts attempts
-        (the same client settings as ``s3_download.make_s3_client``, which reads credentials from the
-        environment only).
-        """
-        import boto3
-        from botocore.config import Config
-
-        session = boto3.session.Session(
-            aws_access_key_id=self.s3.aws_access_key_id or None,
-            aws_secret_access_key=self.s3.aws_secret_access_key or None,
-            aws_session_token=self.s3.aws_session_token or None,
-            region_name=self.s3.region_name or "us-east-1",
-            profile_name=self.s3.profile_name or None,
-        )
-        config = Config(
-            signature_version="s3v4",
+        settings = S3Settings(
+            endpoint_url=self.s3.endpoint_url or None,
+            bucket=self.bucket,
+            region=self.s3.region_name or "us-east-1",
+            ca_bundle=self.ca_bundle,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            s3={"addressing_style": "path" if self.s3.endpoint_url else "auto"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
+            max_attempts=self.download_attempts,
+            use_ssl=self.s3.use_ssl,
+            verify_tls=self.s3.verify is not False,
         )
-        verify: Any = self.ca_bundle or (False if self.s3.verify is False else None)
-        return session.client(
-            "s3", endpoint_url=self.s3.endpoint_url or None, use_ssl=self.s3.use_ssl, verify=verify, config=config
-        )
+        credentials = {
+            "aws_access_key_id": self.s3.aws_access_key_id or None,
+            "aws_secret_access_key": self.s3.aws_secret_access_key or None,
+            "aws_session_token": self.s3.aws_session_token or None,
+            "profile_name": self.s3.profile_name or None,
+        }
+        return make_s3_client(settings, credentials)
 
     def download(self, key: str, *, max_bytes: int) -> "DownloadedObject":
         """Download one object with retries; raises ``DocumentError`` or ``S3DownloadError``."""

@@ -68,20 +68,7 @@ def run_request_for(event: Any) -> dg.RunRequest:
     """The run for one event: run_key = request_id, the event as run config, masked IIN as a tag."""
     return dg.RunRequest(
         run_key=str(event.request_id),
-        run_config={
-            "ops": {
-                "request_verdict": {
-                    "config": {
-                        "request_id": event.request_id,
-                        "s3_path": event.s3_path,
-                        "iin": event.iin,
-                        "last_name": event.last_name,
-                        "first_name": event.first_name,
-                        "second_name": event.second_name or "",
-                    }
-                }
-            }
-        },
+        run_config={"ops": {"request_verdict": {"config": event.contract_fields()}}},
         tags={"request_id": str(event.request_id), "iin": mask_iin(event.iin)},
     )
 
