@@ -378,3 +378,17 @@ def test_population_every_form_found_and_relatives_rejected():
                     false_accepts.append((person, mention))
     assert misses == []
     assert false_accepts == []
+
+
+def test_kazakh_initial_read_as_e_by_tesseract_still_matches():
+    from ocr_pipeline.engine.models import Applicant, EngineSettings, PageText
+    from ocr_pipeline.engine.verify import verify_pages
+
+    applicant = Applicant("940909400560", "Жармағанбетова", "Әлия", "Серікқызы")
+
+    def name_found(initials: str) -> bool:
+        text = f"Лист временной нетрудоспособности выдан {initials} Жармағанбетова, менеджер отдела продаж."
+        return verify_pages([PageText(1, text)], applicant, EngineSettings()).checks["name"].matched
+
+    assert name_found("Ә.С.") and name_found("Э.С.") and name_found("А.С.")
+    assert not name_found("Д.С.")

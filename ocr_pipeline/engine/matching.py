@@ -71,6 +71,17 @@ def fold_char(char: str) -> str:
     return _LOWER_FOLD.get(lowered, lowered)
 
 
+# Tesseract reads a capital Ә as Э (seen at every scale): an initial Ә may come out either way.
+_INITIAL_MISREADINGS = {"ә": ("э",)}
+
+
+def _initial_keys(initial: str) -> set[str]:
+    """The folded keys an OCR'd initial of ``initial`` may have."""
+    keys = {word_key(initial)}
+    keys.update(_INITIAL_MISREADINGS.get(initial.lower(), ()))
+    return keys
+
+
 def fold(text: str) -> str:
     """``text`` in the folded alphabet; the result has the same length, so offsets carry over."""
     return "".join(fold_char(c) for c in text)
@@ -458,8 +469,8 @@ class NameMatcher:
         self.surname = _PartForms("surname", forms.surname)
         self.first = _PartForms("first", forms.first)
         self.patronymic = _PartForms("patronymic", forms.patronymic) if forms.patronymic else None
-        self.first_initial = word_key(forms.first_initial)
-        self.patronymic_initials = {word_key(i) for i in forms.patronymic_initials}
+        self.first_initials = _initial_keys(forms.first_initial)
+        self.patronymic_initials = {k for i in forms.patronymic_initials for k in _initial_keys(i)}
         self.other_gender_surnames = frozenset(word_key(f.text) for f in forms.other_gender_surname) \
             - set(self.surname.forms)
 
@@ -586,7 +597,7 @@ class NameMatcher:
         occurrence = NameOccurrence(page.number, start, end, page.text[start:end], pattern, False,
                                     cost=surname.cost, hard_edits=surname.hard)
         occurrence.parts = {"surname": _part_detail(surname), "initials": {"found": ".".join(letters)}}
-        if letters[0] != self.first_initial:
+        if letters[0] not in self.first_initials:
             occurrence.reason = "initials_differ"
             return occurrence
         max_cost = min(1.5 if len(letters) > 1 else 1.0, allowance("surname", len(surname.expected_key))[0])
