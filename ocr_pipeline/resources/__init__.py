@@ -1,4 +1,4 @@
-"""Resources of the code location, configured from environment variables (see notes/CONFIG.md).
+"""Resources of the code location, configured from environment variables (see the README, Configuration).
 
 Variables that are set are passed as ``dg.EnvVar`` (resolved in the process that uses them, shown by
 name, never by value, in the UI); unset ones fall back to the defaults below, so the definitions load
