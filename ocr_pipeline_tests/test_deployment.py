@@ -1,0 +1,77 @@
+"""docker/ cannot run here (no Docker engine): validate what can be validated without it."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DOCKER = REPO / "docker"
+
+
+def _compose() -> dict:
+    return yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
+
+
+def _env_example() -> dict[str, str]:
+    pairs = [line.split("=", 1) for line in (DOCKER / ".env.example").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    return {key: value for key, value in pairs}
+
+
+def test_compose_has_every_service_of_the_deployment():
+    services = _compose()["services"]
+    assert set(services) == {"postgres", "kafka", "minio", "code-location", "webserver", "daemon"}
+    assert "KAFKA_PROCESS_ROLES" in services["kafka"]["environment"]  # KRaft, no ZooKeeper
+
+
+def test_every_variable_the_compose_file_uses_is_in_the_example_env_and_documented():
+    text = (DOCKER / "docker-compose.yml").read_text()
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)\}", text))
+    example = _env_example()
+    readme = (REPO / "README.md").read_text()
+    assert used <= set(example), used - set(example)
+    for name in used - {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}:
+        assert f"`{name}`" in readme, f"{name} is not in the README's configuration table"
+
+
+def test_example_env_holds_no_secrets():
+    example = _env_example()
+    for key, value in example.items():
+        if any(word in key for word in ("PASSWORD", "SECRET", "ACCESS_KEY")):
+            assert value == "", f"{key} must be empty in .env.example"
+    for url_key in ("DAGSTER_PG_URL", "DATABASE_URL"):
+        assert example[url_key].startswith("postgresql+psycopg2://") and "CHANGE_ME" in example[url_key]
+
+
+def test_service_commands_refer_to_what_exists():
+    services = _compose()["services"]
+    module = services["code-location"]["command"][services["code-location"]["command"].index("-m") + 1]
+    assert hasattr(importlib.import_module(module), "defs")
+    docker_workspace = yaml.safe_load((DOCKER / "workspace.yaml").read_text())
+    grpc = docker_workspace["load_from"][0]["grpc_server"]
+    assert grpc["host"] == "code-location"
+    assert str(grpc["port"]) in services["code-location"]["command"]
+    for name in ("webserver", "daemon"):
+        command = services[name]["command"]
+        mounted = {v.split(":")[1] for v in services[name]["volumes"]}
+        assert command[command.index("-w") + 1] in mounted
+
+
+def test_dockerfile_copies_files_that_exist_and_installs_the_language_data():
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY"):
+            for source in line.split()[1:-1]:
+                assert (REPO / source).exists(), source
+    for package in ("tesseract-ocr-rus", "tesseract-ocr-kaz", "tesseract-ocr-osd"):
+        assert package in dockerfile
+    assert "OMP_THREAD_LIMIT=1" in dockerfile
+
+
+def test_instance_config_takes_its_database_from_the_environment():
+    instance = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    assert instance["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
