@@ -22,7 +22,7 @@ def read_pages(data: bytes, settings: EngineSettings, timings: dict[str, float])
     timings["load"] = time.perf_counter() - started
     texts: list[PageText] = []
     for page in pages:
-        if page.text_layer is not None and len(page.text_layer.strip()) >= settings.text_layer_min_chars:
+        if page.image is None:  # load_document rasterises only pages without a substantial text layer
             texts.append(PageText(number=page.number, text=page.text_layer, source="text_layer"))
             continue
         started = time.perf_counter()

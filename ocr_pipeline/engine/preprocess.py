@@ -269,19 +269,18 @@ def correct_perspective(gray: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------- illumination
 
-def estimate_background(gray: np.ndarray) -> tuple[np.ndarray, float]:
-    """The paper's brightness without the ink (a morphological close at 1/4 scale) and its scale."""
-    thumb, scale = _thumbnail(gray, max(64, max(gray.shape) // 4))
+def estimate_background(gray: np.ndarray) -> np.ndarray:
+    """The paper's brightness without the ink (a morphological close at about 1/4 scale)."""
+    thumb, _ = _thumbnail(gray, max(64, max(gray.shape) // 4))
     size = max(5, round(min(thumb.shape) / 40) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     background = cv2.morphologyEx(thumb, cv2.MORPH_CLOSE, kernel)
-    background = cv2.medianBlur(background, 5)
-    return background, scale
+    return cv2.medianBlur(background, 5)
 
 
 def normalise_illumination(gray: np.ndarray) -> np.ndarray:
     """Flatten uneven light: divide the image by its background; unchanged when the light is even."""
-    background, _ = estimate_background(gray)
+    background = estimate_background(gray)
     low, high = np.percentile(background, (2, 98))
     if high - low < 24 and low > 150:
         return gray
