@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 from rapidfuzz import fuzz, process
@@ -36,6 +37,16 @@ class _Cue:
     text: str
     weight: float
     whole_word: bool = False
+
+    @cached_property
+    def key(self) -> str:
+        """The cue's folded word key (for whole-word cues); computed once, not per page."""
+        return word_key(self.text)
+
+    @cached_property
+    def needle(self) -> str:
+        """The cue's folded phrase with single spaces (for phrase cues); computed once, not per page."""
+        return " ".join(fold(self.text).split())
 
 
 _ORDER_CUES = (
@@ -127,7 +138,6 @@ class _Page:
     number: int
     text: str
     searchable: str
-    tokens: list
     positions: dict[str, list[int]]
 
     @property
@@ -138,16 +148,15 @@ class _Page:
 def _prepare(page: PageText) -> _Page:
     text = normalize_text(page.text)
     searchable = "".join(c if c.isalnum() else " " for c in fold(text))
-    tokens = tokenize(text)
     positions: dict[str, list[int]] = {}
-    for token in tokens:
+    for token in tokenize(text):
         positions.setdefault(token.key, []).append(token.start)
-    return _Page(page.number, text, searchable, tokens, positions)
+    return _Page(page.number, text, searchable, positions)
 
 
 def _find(cue: _Cue, page: _Page, heading: bool) -> Optional[_Hit]:
     if cue.whole_word:
-        key = word_key(cue.text)
+        key = cue.key
         found = [(1.0, start) for start in page.positions.get(key, ())]
         if len(key) >= 5:
             limit = 0.5 if len(key) < 8 else 1.0
@@ -161,7 +170,7 @@ def _find(cue: _Cue, page: _Page, heading: bool) -> Optional[_Hit]:
         similarity, start = min(found, key=lambda f: (f[1], -f[0]))
         bonus = 1.25 if heading and start < HEADING_CHARS else 1.0
         return _Hit(cue.weight * similarity * bonus, similarity, page.number, start, start + len(key), cue.text)
-    needle = " ".join(fold(cue.text).split())
+    needle = cue.needle
     best = None
     for window_start, window_end in _windows(needle, page):
         alignment = fuzz.partial_ratio_alignment(needle, page.searchable[window_start:window_end],

@@ -54,7 +54,7 @@ def mask_iin(iin: str) -> str:
     return s[:4] + "*" * (len(s) - 6) + s[-2:]
 
 
-_DIGIT_LOOKALIKES = str.maketrans({
+DIGIT_LOOKALIKES = str.maketrans({
     "O": "0", "o": "0", "О": "0", "о": "0", "D": "0", "Q": "0",
     "I": "1", "l": "1", "|": "1", "i": "1", "І": "1", "і": "1", "!": "1",
     "З": "3", "з": "3",
@@ -91,7 +91,7 @@ def find_numbers(text: str) -> list[FoundNumber]:
         raw = m.group(1)
         if sum(c.isdigit() for c in raw) < 8:
             continue
-        digits = re.sub(r"[ \u00a0.\-]", "", raw).translate(_DIGIT_LOOKALIKES)
+        digits = re.sub(r"[ \u00a0.\-]", "", raw).translate(DIGIT_LOOKALIKES)
         if not digits.isdigit() or len(digits) != 12:
             continue
         if not has_valid_checksum(digits):

@@ -227,31 +227,21 @@ def ocr_distance(expected: str, found: str) -> Distance:
     return previous[m]
 
 
+# Per name part: (longest length, maximum cost, maximum hard edits) steps, then the cap for longer parts.
+_ALLOWANCES: dict[str, tuple[tuple[tuple[int, float, int], ...], tuple[float, int]]] = {
+    "surname": (((4, 0.5, 0), (5, 1.0, 0), (7, 1.0, 1), (9, 1.5, 1)), (2.0, 2)),
+    "first": (((3, 0.0, 0), (5, 0.5, 0), (7, 1.0, 0)), (1.5, 1)),
+    "patronymic": (((5, 0.5, 0),), (1.0, 1)),
+}
+
+
 def allowance(part: str, length: int) -> tuple[float, int]:
     """(maximum cost, maximum hard edits) for a name part whose expected form has ``length`` letters."""
-    if part == "surname":
-        if length <= 2:
-            return 0.5, 0
-        if length <= 4:
-            return 0.5, 0
-        if length == 5:
-            return 1.0, 0
-        if length <= 7:
-            return 1.0, 1
-        if length <= 9:
-            return 1.5, 1
-        return 2.0, 2
-    if part == "first":
-        if length <= 3:
-            return 0.0, 0
-        if length <= 5:
-            return 0.5, 0
-        if length <= 7:
-            return 1.0, 0
-        return 1.5, 1
-    if length <= 5:
-        return 0.5, 0
-    return 1.0, 1
+    steps, longer = _ALLOWANCES.get(part, _ALLOWANCES["patronymic"])
+    for longest, max_cost, max_hard in steps:
+        if length <= longest:
+            return max_cost, max_hard
+    return longer
 
 
 def within_allowance(part: str, length: int, distance: Distance) -> bool:

@@ -297,29 +297,36 @@ def decline_surname(surname: str, female: bool | None) -> list[WordForm]:
     A double-barrelled surname declines part by part ("Иванова-Петрова" -> "Ивановой-Петровой"); the
     variant with only the last part declined ("Бонч-Бруевича") is generated too.
     """
-    surname = _clean(surname)
-    if not surname:
+    return _decline_words(_clean(surname), female, _surname_word, last_part_only=True)
+
+
+def _decline_words(name: str, female: bool | None, decline_word, last_part_only: bool) -> list[WordForm]:
+    """Case forms of a cleaned one- or multi-word ``name``, each word declined by ``decline_word``.
+
+    With ``last_part_only`` a multi-word name also gets the form with only its last word declined.
+    """
+    if not name:
         return []
     genders = [female] if female is not None else [True, False]
-    lowered = surname.lower()
-    parts = re.split(r"(\s*-\s*|\s+)", lowered)
+    parts = re.split(r"(\s*-\s*|\s+)", name.lower())
     words, separators = parts[0::2], parts[1::2]
     collected: list[WordForm] = []
     for index, gender in enumerate(genders):
-        variant_tag = "other_gender" if female is None and index == 1 else ""
-        per_word = [_surname_word(w, gender) for w in words]
+        gender_tag = "other_gender" if female is None and index == 1 else ""
+        per_word = [decline_word(w, gender) for w in words]
         for case in CASES:
             if len(words) == 1:
                 for c, text, variant in per_word[0]:
                     if c == case:
-                        collected.append(WordForm(_restyle(surname, text), case, variant_tag or variant))
+                        collected.append(WordForm(_restyle(name, text), case, gender_tag or variant))
                 continue
             choices = [[t for c, t, v in forms if c == case and v in ("", "undeclined")] or [w]
                        for forms, w in zip(per_word, words)]
             for combo in _product(choices):
-                collected.append(WordForm(_restyle(surname, _join(combo, separators)), case, variant_tag))
-            last_only = list(words[:-1]) + [choices[-1][0]]
-            collected.append(WordForm(_restyle(surname, _join(last_only, separators)), case, "last_part_only"))
+                collected.append(WordForm(_restyle(name, _join(combo, separators)), case, gender_tag))
+            if last_part_only:
+                last_only = list(words[:-1]) + [choices[-1][0]]
+                collected.append(WordForm(_restyle(name, _join(last_only, separators)), case, "last_part_only"))
     return _unique(collected)
 
 
@@ -431,28 +438,7 @@ def _first_name_word(word: str, female: bool) -> list[tuple[str, str, str]]:
 
 def decline_first_name(first_name: str, female: bool | None) -> list[WordForm]:
     """Every case form of a first name (each word of a two-word or hyphenated name declines)."""
-    name = _clean(first_name)
-    if not name:
-        return []
-    genders = [female] if female is not None else [True, False]
-    lowered = name.lower()
-    parts = re.split(r"(\s*-\s*|\s+)", lowered)
-    words, separators = parts[0::2], parts[1::2]
-    collected: list[WordForm] = []
-    for index, gender in enumerate(genders):
-        gender_tag = "other_gender" if female is None and index == 1 else ""
-        per_word = [_first_name_word(w, gender) for w in words]
-        for case in CASES:
-            if len(words) == 1:
-                for c, text, variant in per_word[0]:
-                    if c == case:
-                        collected.append(WordForm(_restyle(name, text), case, gender_tag or variant))
-                continue
-            choices = [[t for c, t, v in forms if c == case and v in ("", "undeclined")] or [w]
-                       for forms, w in zip(per_word, words)]
-            for combo in _product(choices):
-                collected.append(WordForm(_restyle(name, _join(combo, separators)), case, gender_tag))
-    return _unique(collected)
+    return _decline_words(_clean(first_name), female, _first_name_word, last_part_only=False)
 
 
 # -------------------------------------------------------------------------------------- patronymic

@@ -52,7 +52,7 @@ from typing import Optional
 from rapidfuzz.distance import Levenshtein
 
 from .doctype import Classification, classify_pages
-from .iin import FoundNumber, find_numbers, mask_iin
+from .iin import DIGIT_LOOKALIKES, FoundNumber, find_numbers, mask_iin
 from .matching import (
     NameMatcher, NameSearch, PreparedPage, find_person_mentions, fold, prepare_page, word_key,
 )
@@ -269,7 +269,6 @@ def _ocr_copy_of(number: str, iin: str) -> Optional[int]:
 
 _IIN_LABEL_RE = re.compile(r"(?<![^\W_])(?:иин|инн|иии|жсн)(?![^\W_])")
 _LABELLED_DIGITS_RE = re.compile(r"[\s:;№.,]*([0-9OoОоIl|ЗзБб!](?:[ .\-]?[0-9OoОоIl|ЗзБб!]){9,15})(?![\w])")
-_DIGIT_LOOKALIKES = str.maketrans("OoОоIl|ЗзБб!", "00001113366" + "1")
 
 
 def _labelled_numbers(page: PreparedPage) -> list[FoundNumber]:
@@ -287,7 +286,7 @@ def _labelled_numbers(page: PreparedPage) -> list[FoundNumber]:
         if digits is None:
             continue
         raw = digits.group(1)
-        number = re.sub(r"\D", "", raw.translate(_DIGIT_LOOKALIKES))
+        number = re.sub(r"\D", "", raw.translate(DIGIT_LOOKALIKES))
         found.append(FoundNumber(number, "labelled", digits.start(1), digits.end(1), raw))
     return found
 
