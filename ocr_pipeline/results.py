@@ -59,8 +59,8 @@ def publish_results(
     except KafkaError as error:
         raise KafkaUnavailable(f"cannot connect to Kafka at {settings.bootstrap_servers}: {error}") from error
     acknowledged: dict[int, Any] = {}
+    timeout = settings.request_timeout_ms / 1000
     try:
-        timeout = settings.request_timeout_ms / 1000
         futures = []
         for row in rows:
             value = json.dumps(result_event(row), ensure_ascii=False, default=str).encode("utf-8")
@@ -74,7 +74,7 @@ def publish_results(
                 continue
             acknowledged[row["request_id"]] = row["updated_at"]
     finally:
-        producer.close(timeout=settings.request_timeout_ms / 1000)
+        producer.close(timeout=timeout)
     store.mark_results_published(acknowledged)
     log.info("%d result event(s) published to %s", len(acknowledged), results_topic)
     return len(acknowledged)

@@ -321,14 +321,6 @@ class VerdictStore:
             ).first()
         return None if row is None else row.retry_count
 
-    def mark_status(self, request_id: int, status: str) -> None:
-        """Set the status alone (and updated_at)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.text("UPDATE ocr_requests SET status = :status, updated_at = NOW() WHERE request_id = :rid"),
-                {"status": status, "rid": request_id},
-            )
-
     def save_verdict(self, request_id: int, verdict: Verdict, run_id: Optional[str]) -> None:
         """Upsert the verdict on the request's row: status ``completed`` with its evidence and timings."""
         evidence = {

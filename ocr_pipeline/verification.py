@@ -1,13 +1,13 @@
 """The engine calls every path shares (the per-request ops, the prefix backfill, the re-check job).
 
 ``read_document_bytes`` and ``decide`` are the two halves the ``request_verdict`` ops run in separate
-steps; ``verify_bytes`` runs both in one call for the batch paths. Plain Python, no Dagster.
+steps; the batch paths read a document once and decide for each of its requests. Plain Python, no Dagster.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Iterable, Optional
+from typing import Optional
 
 from .engine.models import Applicant, DocumentError, EngineSettings, ErrorCode, PageText, Verdict
 
@@ -54,14 +54,6 @@ def decide(
     verdict.processing_time_seconds = round(sum(timings.values()), 3)
     verdict.engine = engine_versions()
     return verdict
-
-
-def verify_bytes(
-    data: bytes, applicants: Iterable[Applicant], timings: dict[str, float]
-) -> list[Verdict]:
-    """Read ``data`` once and decide for each applicant (one document may back several requests)."""
-    pages, error = read_document_bytes(data, timings)
-    return [decide(pages, error, applicant, timings) for applicant in applicants]
 
 
 def current_engine_versions() -> dict[str, str]:
