@@ -3,13 +3,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export OMP_THREAD_LIMIT ?= 1
 
-.PHONY: setup test evaluate bench demo demo-once clean
+.PHONY: setup test faults evaluate bench demo demo-once clean
 
 setup:
 	bash scripts/setup.sh
 
 test: setup
 	$(PY) -m pytest ocr_pipeline_tests
+
+faults: setup
+	OCR_FAULT_REPORT=$(CURDIR)/fault-report.md $(PY) -m pytest -m faults ocr_pipeline_tests
 
 evaluate: setup
 	$(PY) bench/evaluate.py

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -176,3 +177,58 @@ def running_daemon(env: dict[str, str], log_path: Path) -> Iterator[DaemonProces
     finally:
         daemon.stop()
         daemon.kill_group()
+
+
+@dataclass
+class Deployment:
+    """One daemon's world: its DAGSTER_HOME, environment, topic, bucket and verdict store."""
+
+    home: Path
+    env: dict[str, str]
+    topic: str
+    bucket: str
+    store: Any  # VerdictStore
+    log_dir: Path
+
+    def instance(self) -> Any:
+        """The deployment's DagsterInstance (Postgres storage)."""
+        import dagster as dg
+
+        return dg.DagsterInstance.from_config(str(self.home))
+
+    def daemon(self, name: str = "daemon") -> DaemonProcess:
+        return DaemonProcess(self.env, self.log_dir / f"{name}.log")
+
+
+@contextlib.contextmanager
+def deployment_environment(tmp_path: Path, kafka_broker: Any, topic: str, s3_server: Any,
+                           database_url: str, monkeypatch: Any) -> Iterator[Deployment]:
+    """A daemon's world on the test services: DAGSTER_HOME with the repository's dagster.yaml, a Dagster
+    storage database of its own, the environment the daemon gets (also set in this process, which
+    re-executes runs itself), the verdict schema."""
+    from ocr_pipeline.store import VerdictStore
+    from ocr_pipeline_tests import services
+
+    bucket = s3_server.create_bucket()
+    with services.temporary_postgres_database(prefix="ocr_dagster") as dagster_url:
+        env = dict(os.environ)
+        env.update(
+            DAGSTER_HOME=str(write_dagster_home(tmp_path / "dagster_home")),
+            DAGSTER_PG_URL=dagster_url,
+            KAFKA_BOOTSTRAP_SERVERS=kafka_broker.bootstrap_servers,
+            KAFKA_TOPIC=topic,
+            KAFKA_GROUP_ID=f"group-{topic}",
+            S3_ENDPOINT_URL=s3_server.endpoint_url,
+            S3_BUCKET=bucket,
+            AWS_REGION="us-east-1",
+            DATABASE_URL=database_url,
+            OCR_SENSOR_INTERVAL_SECONDS="1",
+            OMP_THREAD_LIMIT="1",
+            PYTHONUNBUFFERED="1",
+        )
+        for name in ("DAGSTER_HOME", "DAGSTER_PG_URL", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC",
+                     "KAFKA_GROUP_ID", "S3_ENDPOINT_URL", "S3_BUCKET", "AWS_REGION", "DATABASE_URL"):
+            monkeypatch.setenv(name, env[name])
+        store = VerdictStore(database_url)
+        store.ensure_schema()
+        yield Deployment(Path(env["DAGSTER_HOME"]), env, topic, bucket, store, tmp_path)

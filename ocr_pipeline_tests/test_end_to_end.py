@@ -20,7 +20,7 @@ import pytest
 from ocr_pipeline.store import TERMINAL_STATUSES, VerdictStore
 from ocr_pipeline_tests import docgen, services
 from ocr_pipeline_tests.dagster_fixtures import (
-    DaemonProcess, event_bytes, new_request_id, running_daemon, wait_for, write_dagster_home,
+    DaemonProcess, event_bytes, new_request_id, running_daemon, wait_for,
 )
 
 pytestmark = pytest.mark.timeout(900)
@@ -37,53 +37,6 @@ def verify_request_job_for_reexecution() -> dg.JobDefinition:
 
     defs = dg.Definitions(assets=[request_verdict], jobs=[verify_request_job], resources=build_resources())
     return defs.resolve_job_def("verify_request")
-
-
-@dataclass
-class Deployment:
-    """One daemon's world: its DAGSTER_HOME, environment, topic, bucket and verdict store."""
-
-    home: Path
-    env: dict[str, str]
-    topic: str
-    bucket: str
-    store: VerdictStore
-    log_dir: Path
-
-    def instance(self) -> dg.DagsterInstance:
-        return dg.DagsterInstance.from_config(str(self.home))
-
-    def daemon(self, name: str = "daemon") -> DaemonProcess:
-        return DaemonProcess(self.env, self.log_dir / f"{name}.log")
-
-
-@pytest.fixture
-def deployment(tmp_path, kafka_broker, new_topic, s3_server, pg_database_url, monkeypatch):
-    topic = new_topic(partitions=2, prefix="e2e")
-    bucket = s3_server.create_bucket()
-    with services.temporary_postgres_database(prefix="ocr_dagster") as dagster_url:
-        env = dict(os.environ)
-        env.update(
-            DAGSTER_HOME=str(write_dagster_home(tmp_path / "dagster_home")),
-            DAGSTER_PG_URL=dagster_url,
-            KAFKA_BOOTSTRAP_SERVERS=kafka_broker.bootstrap_servers,
-            KAFKA_TOPIC=topic,
-            KAFKA_GROUP_ID=f"group-{topic}",
-            S3_ENDPOINT_URL=s3_server.endpoint_url,
-            S3_BUCKET=bucket,
-            AWS_REGION="us-east-1",
-            DATABASE_URL=pg_database_url,
-            OCR_SENSOR_INTERVAL_SECONDS="1",
-            OMP_THREAD_LIMIT="1",
-            PYTHONUNBUFFERED="1",
-        )
-        # the test process re-executes runs itself: it needs the same configuration
-        for name in ("DAGSTER_HOME", "DAGSTER_PG_URL", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC",
-                     "KAFKA_GROUP_ID", "S3_ENDPOINT_URL", "S3_BUCKET", "AWS_REGION", "DATABASE_URL"):
-            monkeypatch.setenv(name, env[name])
-        store = VerdictStore(pg_database_url)
-        store.ensure_schema()
-        yield Deployment(Path(env["DAGSTER_HOME"]), env, topic, bucket, store, tmp_path)
 
 
 def _upload(s3_server, bucket: str, key: str, data: bytes) -> None:
