@@ -7,11 +7,8 @@ storage in Postgres, a database of its own), against moto_server for S3 and real
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import dagster as dg
