@@ -23,6 +23,8 @@ setup(
         f"dagster-webserver=={DAGSTER_VERSION}",
         f"dagster-postgres=={DAGSTER_LIBS_VERSION}",
         f"dagster-aws=={DAGSTER_LIBS_VERSION}",
+        f"dagster-celery=={DAGSTER_LIBS_VERSION}",
+        "celery[redis]>=5.4,<6",
         "boto3>=1.34",
         "kafka-python>=2.2",
         "psycopg2-binary>=2.9",

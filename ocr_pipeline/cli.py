@@ -1,5 +1,5 @@
 """``ocr-pipeline``: the command line. ``verify`` runs the engine on one local file (no Kafka, S3 or Postgres);
-``serve`` runs the HTTP API."""
+``serve`` runs the HTTP API; ``worker`` runs the warm run workers the Dagster daemon launches runs on."""
 
 from __future__ import annotations
 
@@ -34,6 +34,18 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP API (configured by environment variables)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+
+    worker = commands.add_parser(
+        "worker", help="run the Celery run workers (broker and queue from CELERY_* environment variables)"
+    )
+    worker.add_argument(
+        "--concurrency", type=int, default=os.cpu_count() or 1,
+        help="runs executed at once, one process each (default: the number of cores)",
+    )
+    worker.add_argument(
+        "--max-tasks-per-child", type=int, default=0,
+        help="replace a worker process after this many runs (default 0: never)",
+    )
     return parser
 
 
@@ -103,6 +115,21 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_VERDICT
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from .celery_worker import app
+    from .run_workers import run_queue
+
+    argv = [
+        "worker", "--concurrency", str(args.concurrency), "--queues", run_queue(),
+        "--prefetch-multiplier", "1", "-O", "fair", "--loglevel", "DEBUG" if args.verbose else "INFO",
+        "--without-gossip", "--without-mingle",
+    ]
+    if args.max_tasks_per_child > 0:
+        argv += ["--max-tasks-per-child", str(args.max_tasks_per_child)]
+    app.worker_main(argv=argv)
+    return EXIT_VERDICT
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ocr-pipeline`` console script; returns the process exit code."""
     args = _parser().parse_args(argv)
@@ -116,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             return _verify(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "worker":
+            return _worker(args)
     except Exception:  # noqa: BLE001 - the CLI's promise: exit 1 with a message, never a bare traceback
         logging.getLogger(__name__).exception("internal failure")
         return EXIT_INTERNAL_ERROR

@@ -15,7 +15,6 @@ from .resources import build_resources
 from .sensors import (
     document_prefix_sensor,
     kafka_requests_sensor,
-    purge_document_files_sensor,
     request_run_failure_sensor,
     result_events_sensor,
 )
@@ -27,7 +26,6 @@ defs = dg.Definitions(
     sensors=[
         kafka_requests_sensor,
         request_run_failure_sensor,
-        purge_document_files_sensor,
         document_prefix_sensor,
         result_events_sensor,
     ],

@@ -26,6 +26,7 @@ from typing import Mapping, Optional
 log = logging.getLogger(__name__)
 
 _SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _START_FROM = ("earliest", "latest")
 _POLL_SLICE_SECONDS = 0.1
 
@@ -60,13 +61,45 @@ class KafkaSettings:
         if not self.topic:
             raise ValueError("topic is empty")
         if self.security_protocol not in _SECURITY_PROTOCOLS:
-            raise ValueError(f"security_protocol must be one of {_SECURITY_PROTOCOLS}, got {self.security_protocol!r}")
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL (security_protocol) must be one of {_SECURITY_PROTOCOLS}, "
+                             f"got {self.security_protocol!r}")
         if self.start_from not in _START_FROM:
             raise ValueError(f"start_from must be one of {_START_FROM}, got {self.start_from!r}")
-        if self.security_protocol.startswith("SASL_") and not self.sasl_mechanism:
-            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_mechanism")
+        if self.security_protocol.startswith("SASL_"):
+            if not self.sasl_mechanism:
+                raise ValueError(f"security_protocol {self.security_protocol} needs KAFKA_SASL_MECHANISM "
+                                 f"(sasl_mechanism), one of {_SASL_MECHANISMS}")
+            if self.sasl_mechanism not in _SASL_MECHANISMS:
+                raise ValueError(f"KAFKA_SASL_MECHANISM (sasl_mechanism) must be one of {_SASL_MECHANISMS}, "
+                                 f"got {self.sasl_mechanism!r}")
+            missing = [variable for variable, value in (("KAFKA_SASL_USERNAME", self.sasl_username),
+                                                        ("KAFKA_SASL_PASSWORD", self.sasl_password))
+                       if not value]
+            if missing:
+                raise ValueError(f"SASL {self.sasl_mechanism} needs {' and '.join(missing)}")
+        elif self.sasl_mechanism or self.sasl_username or self.sasl_password:
+            raise ValueError(f"KAFKA_SASL_* is set but KAFKA_SECURITY_PROTOCOL is {self.security_protocol}: "
+                             "use SASL_SSL (or SASL_PLAINTEXT) so the credentials are used")
+        if self.ssl_cafile and not self.security_protocol.endswith("SSL"):
+            raise ValueError(f"KAFKA_SSL_CAFILE is set but KAFKA_SECURITY_PROTOCOL is {self.security_protocol}: "
+                             "use SSL or SASL_SSL")
         if self.request_timeout_ms < 1000:
             raise ValueError("request_timeout_ms must be at least 1000")
+
+    def check_files(self) -> None:
+        """Raise ``ValueError`` naming ``KAFKA_SSL_CAFILE`` when the CA file is missing, unreadable or
+        holds no PEM certificate (checked before a client is made, so the tick fails with a clear
+        message instead of an SSL error deep in kafka-python)."""
+        if not self.ssl_cafile:
+            return
+        try:
+            with open(self.ssl_cafile, "rb") as f:
+                head = f.read(1 << 20)
+        except OSError as error:
+            raise ValueError(f"KAFKA_SSL_CAFILE (ssl_cafile) {self.ssl_cafile!r} cannot be read: "
+                             f"{error.strerror or error}") from None
+        if b"-----BEGIN CERTIFICATE-----" not in head:
+            raise ValueError(f"KAFKA_SSL_CAFILE (ssl_cafile) {self.ssl_cafile!r} holds no PEM certificate")
 
     def bootstrap_list(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
@@ -191,7 +224,8 @@ def fetch_batch(settings: KafkaSettings, cursor: Mapping[int, int], *, max_recor
 def commit_offsets(settings: KafkaSettings, offsets: Mapping[int, int]) -> None:
     """Commit ``{partition: next offset}`` to ``settings.group_id`` without joining the group.
 
-    For lag monitoring only: failures are logged, never raised.
+    For lag monitoring only: broker failures are logged, never raised (a CA file that cannot be read
+    is a configuration error: ``ValueError``).
     """
     if not offsets:
         return
@@ -253,6 +287,7 @@ def produce_events(settings: KafkaSettings, values: list[bytes], *, partition: O
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    settings.check_files()
     try:
         producer = KafkaProducer(**settings.producer_config())
     except KafkaError as exc:
@@ -285,6 +320,7 @@ def _open_consumer(settings: KafkaSettings):
             created.append(self)
             super().__init__(**configs)
 
+    settings.check_files()
     config = settings.consumer_config()
     config["client_id"] = f"{settings.client_id}-{uuid.uuid4().hex[:8]}"
     config["kafka_client"] = _TrackedClient

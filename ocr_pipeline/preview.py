@@ -2,8 +2,8 @@
 
 The verify step reports each check's page and text snippet, not word positions, so the boxes are found
 here by locating the snippet's tokens among the page's OCR words (``PageText.words``, in the
-coordinates of the prepared, upright page); the page is prepared again the same way
-(``preprocess_page``, then the OCR's rotation) to draw on. Text-layer PDF pages have no word boxes: no
+coordinates of the prepared, upright page); they are drawn on the prepared page the OCR read (kept by
+``read_pages``, or prepared again the same way), turned as the OCR turned it. Text-layer PDF pages have no word boxes: no
 preview. Plain Python (OpenCV, numpy).
 """
 
@@ -90,9 +90,14 @@ def evidence_boxes(pages: list[PageText], verdict: Verdict, applicant: Applicant
 
 
 def render_preview(
-    data: bytes, pages: list[PageText], boxes: list[EvidenceBox], settings: EngineSettings
+    data: bytes,
+    pages: list[PageText],
+    boxes: list[EvidenceBox],
+    settings: EngineSettings,
+    prepared_pages: Optional[dict] = None,
 ) -> Optional[bytes]:
-    """A JPEG of the first boxed page with its boxes drawn (long side ``PREVIEW_LONG_SIDE``), or None."""
+    """A JPEG of the first boxed page with its boxes drawn (long side ``PREVIEW_LONG_SIDE``), or None.
+    ``prepared_pages`` (page number -> prepared image, from ``read_pages``) saves preparing it again."""
     if not boxes:
         return None
     import cv2
@@ -103,8 +108,10 @@ def render_preview(
 
     number = boxes[0].page
     page_text = next(p for p in pages if p.number == number)
-    loaded = next(p for p in load_document(data, settings) if p.number == number)
-    image = preprocess_page(loaded.image, settings)
+    image = (prepared_pages or {}).get(number)
+    if image is None:
+        loaded = next(p for p in load_document(data, settings) if p.number == number)
+        image = preprocess_page(loaded.image, settings)
     turns = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
     if page_text.rotation in turns:
         image = cv2.rotate(image, turns[page_text.rotation])
@@ -130,8 +137,13 @@ def preview_key(artefact_prefix: str, s3_path: str, request_id: int) -> str:
 
 
 def make_preview(
-    data: bytes, pages: list[PageText], verdict: Verdict, applicant: Applicant, settings: EngineSettings
+    data: bytes,
+    pages: list[PageText],
+    verdict: Verdict,
+    applicant: Applicant,
+    settings: EngineSettings,
+    prepared_pages: Optional[dict] = None,
 ) -> tuple[list[EvidenceBox], Optional[bytes]]:
     """The evidence boxes and the preview JPEG (None when nothing could be boxed)."""
     boxes = evidence_boxes(pages, verdict, applicant)
-    return boxes, render_preview(data, pages, boxes, settings)
+    return boxes, render_preview(data, pages, boxes, settings, prepared_pages)

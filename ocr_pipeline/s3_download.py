@@ -97,6 +97,7 @@ def make_s3_client(settings: S3Settings, credentials: Optional[Mapping[str, Opti
             raise S3ConfigurationError("S3 credentials missing: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         credentials = {"aws_access_key_id": access_key, "aws_secret_access_key": secret_key,
                        "aws_session_token": os.environ.get("AWS_SESSION_TOKEN") or None}
+    verify = tls_verification(settings)
     session = boto3.session.Session(**credentials, region_name=settings.region)
     config = Config(
         signature_version="s3v4",
@@ -107,9 +108,32 @@ def make_s3_client(settings: S3Settings, credentials: Optional[Mapping[str, Opti
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    verify: Any = settings.ca_bundle or (None if settings.verify_tls else False)
     return session.client("s3", endpoint_url=settings.endpoint_url or None, use_ssl=settings.use_ssl,
                           verify=verify, config=config)
+
+
+def tls_verification(settings: S3Settings) -> Any:
+    """boto3's ``verify=``: the CA bundle (``S3_CA_BUNDLE``, else ``AWS_CA_BUNDLE``) as a path, False
+    when ``verify_tls`` is off and no bundle is set, else None (the system's CAs).
+
+    Raises :class:`S3ConfigurationError` naming the variable when the bundle is not a readable file
+    holding a PEM certificate (botocore would fail on the first request with a less telling error).
+    """
+    if settings.ca_bundle:
+        variable, path = "S3_CA_BUNDLE", settings.ca_bundle
+    elif settings.verify_tls and os.environ.get("AWS_CA_BUNDLE", "").strip():
+        variable, path = "AWS_CA_BUNDLE", os.environ["AWS_CA_BUNDLE"].strip()
+    else:
+        return None if settings.verify_tls else False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError as error:
+        raise S3ConfigurationError(f"{variable}: the CA bundle {path!r} cannot be read: "
+                                   f"{error.strerror or error}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        raise S3ConfigurationError(f"{variable}: {path!r} holds no PEM certificate")
+    return path
 
 
 def download_object(client, bucket: str, key: str, *, max_bytes: int, attempts: int = 5,

@@ -15,13 +15,17 @@ ENGINE_SETTINGS = EngineSettings()
 
 
 def read_document_bytes(
-    data: bytes, timings: dict[str, float], settings: EngineSettings = ENGINE_SETTINGS
+    data: bytes,
+    timings: dict[str, float],
+    settings: EngineSettings = ENGINE_SETTINGS,
+    prepared_pages: Optional[dict] = None,
 ) -> tuple[list[PageText], Optional[tuple[str, str]]]:
-    """Load, preprocess and OCR ``data``: ``(pages, None)``, or ``([], (code, message))`` for a bad file."""
+    """Load, preprocess and OCR ``data``: ``(pages, None)``, or ``([], (code, message))`` for a bad file.
+    ``prepared_pages`` receives the prepared page images (see ``engine.pipeline.read_pages``)."""
     from .engine.pipeline import read_pages
 
     try:
-        return read_pages(data, settings, timings), None
+        return read_pages(data, settings, timings, prepared_pages), None
     except DocumentError as error:
         return [], (error.code.value, error.message)
 

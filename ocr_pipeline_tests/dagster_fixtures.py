@@ -108,44 +108,71 @@ def write_dagster_home(path: Path) -> Path:
 
 
 class DaemonProcess:
-    """``dagster-daemon run -w workspace.yaml`` as a child process, with its log file."""
+    """The deployment's processes: ``dagster-daemon run -w workspace.yaml`` and the run workers
+    (``ocr-pipeline worker``, the dagster.yaml launcher's Celery workers), each with its log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, worker_concurrency: int = 2):
         self.env = env
         self.log_path = log_path
+        self.worker_log_path = log_path.with_name(log_path.stem + "-worker.log")
+        self.worker_concurrency = worker_concurrency
         self.process: Optional[subprocess.Popen] = None
+        self.worker: Optional[subprocess.Popen] = None
 
-    def start(self) -> "DaemonProcess":
-        daemon = str(Path(sys.executable).parent / "dagster-daemon")
-        log_file = open(self.log_path, "ab")
+    def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen:
+        log_file = open(log_path, "ab")
         try:
-            self.process = subprocess.Popen(
-                [daemon, "run", "-w", str(REPO_ROOT / "workspace.yaml")],
-                cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file,
+            return subprocess.Popen(
+                command, cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
         finally:
             log_file.close()
+
+    def start(self) -> "DaemonProcess":
+        """Start the run workers (unless running) and the daemon."""
+        bin_dir = Path(sys.executable).parent
+        if not self.worker_alive():
+            self.worker = self._spawn(
+                [str(bin_dir / "ocr-pipeline"), "worker", "--concurrency", str(self.worker_concurrency)],
+                self.worker_log_path,
+            )
+        self.process = self._spawn(
+            [str(bin_dir / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")], self.log_path
+        )
         return self
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def worker_alive(self) -> bool:
+        return self.worker is not None and self.worker.poll() is None
+
+    def worker_pool_pids(self) -> list[int]:
+        """The pids of the worker's pool processes (the children that execute runs)."""
+        if not self.worker_alive():
+            return []
+        import psutil
+
+        return [child.pid for child in psutil.Process(self.worker.pid).children()]
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> None:
-        """Send ``sig`` to the daemon's process group (daemon, code server, run workers); wait; then kill."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        """Send ``sig`` to the daemon's and the workers' process groups; wait; then kill."""
+        for process in (self.process, self.worker):
+            if process is None or process.poll() is not None:
+                continue
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+                os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
 
     def kill_daemon_only(self, sig: int) -> None:
-        """Send ``sig`` to the daemon process alone (its children get what the daemon does with them)."""
+        """Send ``sig`` to the daemon process alone (its children get what the daemon does with them);
+        the run workers keep running."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(sig)
             try:
@@ -155,17 +182,22 @@ class DaemonProcess:
                 self.process.wait(10)
 
     def kill_group(self) -> None:
-        """SIGKILL whatever is left of the process group (code server, run workers) after a stop."""
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+        """SIGKILL whatever is left of the process groups (code server, workers) after a stop."""
+        for process in (self.process, self.worker):
+            if process is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
 
     def log_tail(self, lines: int = 80) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        """The last lines of the daemon's and the workers' logs."""
+        parts = []
+        for path in (self.log_path, self.worker_log_path):
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            parts.append(f"--- {path.name}\n" + "\n".join(text.splitlines()[-lines:]))
+        return "\n".join(parts)
 
 
 @contextlib.contextmanager
@@ -222,12 +254,14 @@ def deployment_environment(tmp_path: Path, kafka_broker: Any, topic: str, s3_ser
             S3_BUCKET=bucket,
             AWS_REGION="us-east-1",
             DATABASE_URL=database_url,
+            CELERY_RUN_QUEUE=f"runs-{topic}",  # tests share the local Redis
             OCR_SENSOR_INTERVAL_SECONDS="1",
             OMP_THREAD_LIMIT="1",
             PYTHONUNBUFFERED="1",
         )
         for name in ("DAGSTER_HOME", "DAGSTER_PG_URL", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC",
-                     "KAFKA_GROUP_ID", "S3_ENDPOINT_URL", "S3_BUCKET", "AWS_REGION", "DATABASE_URL"):
+                     "KAFKA_GROUP_ID", "S3_ENDPOINT_URL", "S3_BUCKET", "AWS_REGION", "DATABASE_URL",
+                     "CELERY_RUN_QUEUE"):
             monkeypatch.setenv(name, env[name])
         store = VerdictStore(database_url)
         store.ensure_schema()

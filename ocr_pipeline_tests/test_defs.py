@@ -61,7 +61,7 @@ def _load_in_clean_environment(extra_env: dict[str, str] | None = None) -> dict:
 def test_definitions_load_without_environment():
     loaded = _load_in_clean_environment()
     assert loaded["executor"] == "in_process"
-    assert loaded["sensors"] == ["document_prefix_sensor", "kafka_requests_sensor", "purge_document_files_sensor",
+    assert loaded["sensors"] == ["document_prefix_sensor", "kafka_requests_sensor",
                                  "request_run_failure_sensor", "result_events_sensor"]
     assert loaded["sensor_status"]["kafka_requests_sensor"] == "RUNNING"
     assert loaded["sensor_status"]["document_prefix_sensor"] == "STOPPED"

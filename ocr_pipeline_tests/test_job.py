@@ -80,7 +80,7 @@ def test_a_missing_object_fails_the_run_and_the_row(s3_server, s3_bucket, pg_dat
     request_id = new_request_id()
     result = _run(_job(s3_server.endpoint_url, s3_bucket, pg_database_url), request_id, "нет/такого файла.png")
     assert not result.success
-    failure = result.failure_data_for_node("request_verdict.download_document")
+    failure = result.failure_data_for_node("request_verdict")
     assert failure is not None and "S3_OBJECT_NOT_FOUND" in failure.error.message
     row = VerdictStoreResource(database_url=pg_database_url).get_store().get(request_id)
     assert row["status"] == "failed" and [e["code"] for e in row["errors"]] == ["S3_OBJECT_NOT_FOUND"]

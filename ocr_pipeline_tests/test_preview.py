@@ -44,3 +44,23 @@ def test_a_run_stores_a_preview_boxing_the_name_and_the_iin(s3_server, s3_bucket
     band = image[max(0, y - 4): y + 5, x0:x1].reshape(-1, 3).astype(int)
     green = (band[:, 1] > 120) & (band[:, 0] < 90) & (band[:, 2] < 90)
     assert green.sum() > (x1 - x0) * 0.5
+
+
+def test_the_kept_prepared_page_gives_the_same_preview_as_preparing_it_again():
+    from ocr_pipeline.engine.pipeline import read_pages
+    from ocr_pipeline.engine.verify import verify_pages
+    from ocr_pipeline.preview import make_preview
+    from ocr_pipeline.verification import ENGINE_SETTINGS
+
+    person = docgen.PEOPLE["kim"]
+    data = docgen.degrade(docgen.render_document("sick_leave", person, seed=5), "photo", seed=5)
+    prepared: dict = {}
+    pages = read_pages(data, ENGINE_SETTINGS, {}, prepared)
+    assert set(prepared) == {page.number for page in pages}
+    verdict = verify_pages(pages, person.applicant(), ENGINE_SETTINGS)
+    kept_boxes, kept = make_preview(data, pages, verdict, person.applicant(), ENGINE_SETTINGS, prepared)
+    again_boxes, again = make_preview(data, pages, verdict, person.applicant(), ENGINE_SETTINGS)
+    assert kept is not None and kept_boxes == again_boxes
+    decoded = [cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE) for jpeg in (kept, again)]
+    assert decoded[0].shape == decoded[1].shape
+    assert np.abs(decoded[0].astype(int) - decoded[1].astype(int)).mean() < 1.0

@@ -1,20 +1,19 @@
-"""``request_verdict``: one request's verdict, as a graph-backed asset of three thin ops.
+"""``request_verdict``: one request's verdict, as one asset step.
 
-    download_document  (S3; status ``downloading``)
-      -> read_document (engine ``read_pages``: load, preprocess, OCR; status ``processing``)
-      -> verify_applicant (engine ``verify_pages``) -> the Verdict, stored by the Postgres IO manager
-         (it also takes the downloaded document, to draw the evidence preview of OCR'd pages)
+    download (S3; status ``downloading``) -> read (engine ``read_pages``: load, preprocess, OCR; status
+    ``processing``) -> verify (engine ``verify_pages``) -> the Verdict, stored by the Postgres IO manager,
+    with the evidence preview drawn on the page the OCR read.
 
-Three steps, not one: the bytes and the page texts pass through the default (filesystem) IO manager,
-so re-execution from failure resumes where the run stopped; not more, because every step costs
-event-log writes. The engine is imported inside the ops, so loading the code location stays light.
+One step, not one per stage: every step costs a dozen event-log writes and passes its output through
+the filesystem (the document's bytes on disk); measured, the three-step version spent more time on
+that than on downloading. Re-executing a failed run repeats the download, which takes a fraction of a
+second. The engine is imported inside the step, so loading the code location stays light.
 """
 
 
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator, Optional
 
 import dagster as dg
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 class VerificationRequest(dg.Config):
     """The request event as run config: the sensor passes each event; analysts may launch one by hand."""
 
@@ -48,29 +46,6 @@ class VerificationRequest(dg.Config):
         from ..events import RequestEvent
 
         return RequestEvent(**self.model_dump())
-
-
-@dataclass
-class DownloadedDocument:
-    """What ``download_document`` hands on: the bytes, or the document error that ends in a verdict."""
-
-    event: "RequestEvent"
-    data: Optional[bytes]
-    size: int = 0
-    etag: Optional[str] = None
-    content_type: Optional[str] = None
-    error: Optional[tuple[str, str]] = None  # (ErrorCode value, message)
-    seconds: float = 0.0
-
-
-@dataclass
-class DocumentText:
-    """What ``read_document`` hands on: the text of each page (or the document error) and timings."""
-
-    event: "RequestEvent"
-    pages: list[PageText] = field(default_factory=list)
-    error: Optional[tuple[str, str]] = None
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 class RequestFailed(dg.Failure):
@@ -93,15 +68,59 @@ def _failing_request_on_error(store: VerdictStore, request_id: int, run_id: str)
         raise
 
 
-@dg.op(description="Download the request's document from S3 (status downloading).")
-def download_document(
-    context: dg.OpExecutionContext,
+def _download(
+    context: dg.AssetExecutionContext,
+    event: "RequestEvent",
+    documents: DocumentBucketResource,
+    store: VerdictStore,
+    timings: dict[str, float],
+) -> tuple[Optional[bytes], Optional[tuple[str, str]]]:
+    """The document's bytes, or the document error that ends in a verdict (e.g. FILE_TOO_LARGE).
+    A missing object or exhausted S3 retries fail the run, recorded on the row."""
+    from ..s3_download import S3DownloadError
+
+    started = time.perf_counter()
+    try:
+        obj = documents.download(event.s3_path, max_bytes=ENGINE_SETTINGS.max_file_bytes)
+    except DocumentError as error:
+        if error.code is ErrorCode.S3_OBJECT_NOT_FOUND:
+            store.mark_failed(
+                event.request_id,
+                error.message,
+                errors=[error_entry(error.code, error.message)],
+                run_id=context.run_id,
+            )
+            raise RequestFailed(
+                description=f"{error.code.value}: the document of request {event.request_id} is not "
+                f"in bucket {documents.bucket}; upload it and re-execute this run",
+                metadata={"request_id": event.request_id, "error_code": error.code.value},
+                allow_retries=False,
+            ) from None
+        return None, (error.code.value, error.message)
+    except S3DownloadError as error:
+        message = f"S3 download failed: {error}"
+        store.mark_failed(event.request_id, message, run_id=context.run_id)
+        raise RequestFailed(description=message, metadata={"request_id": event.request_id}) from error
+    finally:
+        timings["download"] = time.perf_counter() - started
+    if obj.etag:
+        store.save_document_etag(event.request_id, obj.etag)
+    return obj.data, None
+
+
+@dg.asset(
+    group_name="requests",
+    kinds={"python", "postgres"},
+    io_manager_key="verdict_io_manager",
+    description="The verdict of one loan-deferral request (one run per request; rows in ocr_requests).",
+)
+def request_verdict(
+    context: dg.AssetExecutionContext,
     config: VerificationRequest,
     documents: DocumentBucketResource,
     verdict_store: VerdictStoreResource,
-) -> DownloadedDocument:
-    from ..s3_download import S3DownloadError
-
+) -> dg.Output:
+    """Download the request's document, read it, check the applicant's name, IIN and the document type."""
     event = config.to_event()
     if context.run.tags.get("request_id") != str(event.request_id):  # launched by hand, not by the sensor
         context.instance.add_run_tags(
@@ -113,111 +132,45 @@ def download_document(
     context.log.info(
         "request %s (IIN %s), attempt %s", event.request_id, mask_iin(event.iin), (retry_count or 0) + 1
     )
-    started = time.perf_counter()
+    timings: dict[str, float] = {}
     with _failing_request_on_error(store, event.request_id, context.run_id):
-        try:
-            obj = documents.download(event.s3_path, max_bytes=ENGINE_SETTINGS.max_file_bytes)
-        except DocumentError as error:
-            if error.code is ErrorCode.S3_OBJECT_NOT_FOUND:
-                store.mark_failed(
-                    event.request_id,
-                    error.message,
-                    errors=[error_entry(error.code, error.message)],
-                    run_id=context.run_id,
-                )
-                raise RequestFailed(
-                    description=f"{error.code.value}: the document of request {event.request_id} is not "
-                    f"in bucket {documents.bucket}; upload it and re-execute this run from failure",
-                    metadata={"request_id": event.request_id, "error_code": error.code.value},
-                    allow_retries=False,
-                ) from None
-            return DownloadedDocument(
-                event=event,
-                data=None,
-                error=(error.code.value, error.message),
-                seconds=time.perf_counter() - started,
-            )
-        except S3DownloadError as error:
-            message = f"S3 download failed: {error}"
-            store.mark_failed(event.request_id, message, run_id=context.run_id)
-            raise RequestFailed(
-                description=message, metadata={"request_id": event.request_id}
-            ) from error
-    if obj.etag:
-        store.save_document_etag(event.request_id, obj.etag)
-    return DownloadedDocument(
-        event=event,
-        data=obj.data,
-        size=obj.size,
-        etag=obj.etag,
-        content_type=obj.content_type,
-        seconds=time.perf_counter() - started,
-    )
+        from ..verification import decide, read_document_bytes
 
-
-@dg.op(description="Load, preprocess and OCR the pages (status processing).")
-def read_document(
-    context: dg.OpExecutionContext, document: DownloadedDocument, verdict_store: VerdictStoreResource
-) -> DocumentText:
-    event = document.event
-    store = verdict_store.get_store()
-    store.start_attempt(event.request_id, context.run_id, PROCESSING)
-    timings = {"download": document.seconds}
-    if document.error is not None:
-        return DocumentText(event=event, error=document.error, timings=timings)
-    with _failing_request_on_error(store, event.request_id, context.run_id):
-        from ..verification import read_document_bytes
-
-        pages, error = read_document_bytes(document.data, timings, ENGINE_SETTINGS)
-        if error is not None:
-            context.log.info("request %s: document rejected: %s", event.request_id, error[0])
-            return DocumentText(event=event, error=error, timings=timings)
-    context.log.info("request %s: %d page(s) read", event.request_id, len(pages))
-    return DocumentText(event=event, pages=pages, timings=timings)
-
-
-@dg.op(
-    description="Check the applicant's name, IIN and the document type; the verdict goes to Postgres.",
-    out=dg.Out(Verdict, io_manager_key="verdict_io_manager"),
-)
-def verify_applicant(
-    context: dg.OpExecutionContext,
-    text: DocumentText,
-    document: DownloadedDocument,
-    verdict_store: VerdictStoreResource,
-    documents: DocumentBucketResource,
-) -> dg.Output:
-    event = text.event
-    store = verdict_store.get_store()
-    store.start_attempt(event.request_id, context.run_id, PROCESSING)
-    with _failing_request_on_error(store, event.request_id, context.run_id):
-        from ..verification import decide
-
-        verdict = decide(text.pages, text.error, event.applicant(), text.timings, ENGINE_SETTINGS)
+        data, error = _download(context, event, documents, store, timings)
+        pages: list[PageText] = []
+        prepared_pages: dict = {}
+        if error is None:
+            store.start_attempt(event.request_id, context.run_id, PROCESSING)
+            pages, error = read_document_bytes(data, timings, ENGINE_SETTINGS, prepared_pages)
+        verdict = decide(pages, error, event.applicant(), timings, ENGINE_SETTINGS)
     metadata = verdict_metadata(event.request_id, event.iin, verdict)
-    metadata.update(_preview_metadata(context, documents, document, text, verdict))
+    metadata.update(_preview_metadata(context, documents, event, data, pages, prepared_pages, verdict))
     context.log.info(
-        "request %s: verdict %s %s", event.request_id, verdict.verdict, ",".join(verdict.error_codes) or "-"
+        "request %s: %d page(s), verdict %s %s",
+        event.request_id, verdict.pages, verdict.verdict, ",".join(verdict.error_codes) or "-",
     )
     return dg.Output(verdict, metadata=metadata)
 
 
 def _preview_metadata(
-    context: dg.OpExecutionContext,
+    context: dg.AssetExecutionContext,
     documents: DocumentBucketResource,
-    document: DownloadedDocument,
-    text: DocumentText,
+    event: "RequestEvent",
+    data: Optional[bytes],
+    pages: list[PageText],
+    prepared_pages: dict,
     verdict: Verdict,
 ) -> dict:
     """Upload the evidence preview (OCR'd pages only); its address and boxes as metadata. A preview
     that cannot be made is logged, never a failed verdict."""
-    if not documents.preview_prefix or document.data is None or not any(p.words for p in text.pages):
+    if not documents.preview_prefix or data is None or not any(p.words for p in pages):
         return {}
     from ..preview import make_preview, preview_key
 
-    event = text.event
     try:
-        boxes, image = make_preview(document.data, text.pages, verdict, event.applicant(), ENGINE_SETTINGS)
+        boxes, image = make_preview(
+            data, pages, verdict, event.applicant(), ENGINE_SETTINGS, prepared_pages
+        )
         if image is None:
             return {}
         address = documents.upload_preview(
@@ -257,20 +210,3 @@ def verdict_metadata(request_id: int, iin: str, verdict: Verdict) -> dict:
         metadata["iin_snippet"] = iin_check.snippet or ""  # masked by the verify step
         metadata["iin_page"] = iin_check.page if iin_check.page is not None else 0
     return metadata
-
-
-@dg.config_mapping
-def _request_as_run_config(request: VerificationRequest) -> dict:
-    return {"download_document": {"config": request.model_dump()}}
-
-
-@dg.graph_asset(
-    config=_request_as_run_config,
-    group_name="requests",
-    kinds={"python", "postgres"},
-    description="The verdict of one loan-deferral request (one run per request; rows in ocr_requests).",
-)
-def request_verdict():
-    """download_document -> read_document -> verify_applicant."""
-    document = download_document()
-    return verify_applicant(read_document(document), document)

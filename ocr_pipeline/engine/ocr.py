@@ -3,7 +3,8 @@
 Every Tesseract call runs with ``OMP_THREAD_LIMIT=1`` (OpenMP threads oversubscribe the cores and
 make Tesseract several times slower; pytesseract hands ``os.environ`` to Tesseract, so the variable
 is set there before each call) and a timeout. The image is handed over as an uncompressed BMP
-written by OpenCV (a few milliseconds), not as the PNG pytesseract would encode.
+encoded by OpenCV (a few milliseconds), not as the PNG pytesseract would encode, in a private
+temporary directory that also receives Tesseract's output and is removed on every path.
 
 Orientation (90/180/270 degrees) costs an extra Tesseract call (OSD, ``--psm 0``), so it is only
 asked for when the page's text lines run vertically or when the first reading looks poor (few
@@ -52,23 +53,36 @@ def _ensure_single_thread() -> None:
 
 
 def _write_image(image: np.ndarray, directory: str) -> str:
+    ok, encoded = cv2.imencode(".bmp", image)
+    if not ok:
+        raise OSError("cannot encode the page as BMP")
     path = os.path.join(directory, "page.bmp")
-    if not cv2.imwrite(path, image):
-        raise OSError(f"cannot write {path}")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as f:
+        f.write(encoded.tobytes())
     return path
 
 
-def _tesseract(call, image: np.ndarray, timeout: float, **kwargs):
-    """Run a pytesseract function on ``image`` via a BMP file; ``_Timeout`` when it runs too long."""
+def _tesseract(image: np.ndarray, extension: str, timeout: float, lang: Optional[str], config: str) -> str:
+    """Run Tesseract on ``image`` and return its ``extension`` output (``tsv``, ``osd``) as text;
+    ``_Timeout`` when it runs too long.
+
+    The page and Tesseract's output (the document's text) live in a private directory (mode 0700, the
+    page 0600) that is removed on every path, timeout and error included. pytesseract's own helpers
+    would put them in the shared temporary directory, the output file world-readable.
+    """
     _ensure_single_thread()
     with tempfile.TemporaryDirectory(prefix="ocr-") as directory:
         path = _write_image(image, directory)
+        output = os.path.join(directory, "out")
         try:
-            return call(path, timeout=timeout, **kwargs)
+            pytesseract.pytesseract.run_tesseract(path, output, extension, lang, config, timeout=timeout)
         except RuntimeError as error:
-            if "timeout" in str(error).lower():
+            if "timeout" in str(error).lower() and not isinstance(error, pytesseract.TesseractError):
                 raise _Timeout(str(error)) from None
             raise
+        with open(f"{output}.{extension}", "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
 
 
 @dataclass
@@ -89,9 +103,9 @@ def read_text(image: np.ndarray, page_number: int, settings: EngineSettings, psm
     run loudly instead of marking documents unreadable.
     """
     try:
-        data = _tesseract(pytesseract.image_to_data, image, settings.ocr_timeout_seconds,
-                          lang=settings.languages, config=f"--psm {psm}",
-                          output_type=pytesseract.Output.DICT)
+        data = pytesseract.pytesseract.file_to_dict(
+            _tesseract(image, "tsv", settings.ocr_timeout_seconds, settings.languages,
+                       f"-c tessedit_create_tsv=1 --psm {psm}"), "\t", -1)
     except _Timeout:
         raise DocumentError(ErrorCode.UNREADABLE_DOCUMENT,
                             f"OCR of page {page_number} took longer than {settings.ocr_timeout_seconds:g} s") from None
@@ -158,8 +172,8 @@ def detect_orientation(image: np.ndarray, settings: EngineSettings) -> Optional[
     small = cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) \
         if min(image.shape[:2]) > 1200 else image
     try:
-        result = _tesseract(pytesseract.image_to_osd, small, min(settings.ocr_timeout_seconds, 30.0),
-                            output_type=pytesseract.Output.DICT)
+        result = pytesseract.pytesseract.osd_to_dict(
+            _tesseract(small, "osd", min(settings.ocr_timeout_seconds, 30.0), "osd", "--psm 0"))
     except (_Timeout, pytesseract.TesseractError) as error:
         log.info("orientation not detected: %s", str(error)[:200])
         return None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Optional
+
+import numpy as np
 
 from .iin import mask_iin
 from .load import load_document
@@ -15,8 +18,17 @@ from .verify import verify_pages
 log = logging.getLogger(__name__)
 
 
-def read_pages(data: bytes, settings: EngineSettings, timings: dict[str, float]) -> list[PageText]:
-    """Load a document and return the text of each page (text layer where substantial, else OCR)."""
+def read_pages(
+    data: bytes,
+    settings: EngineSettings,
+    timings: dict[str, float],
+    prepared_pages: Optional[dict[int, np.ndarray]] = None,
+) -> list[PageText]:
+    """Load a document and return the text of each page (text layer where substantial, else OCR).
+
+    ``prepared_pages``, when given, receives each OCR'd page's prepared image by page number (before
+    the OCR's rotation), for drawing evidence on without preparing the page again.
+    """
     started = time.perf_counter()
     pages = load_document(data, settings)
     timings["load"] = time.perf_counter() - started
@@ -27,6 +39,8 @@ def read_pages(data: bytes, settings: EngineSettings, timings: dict[str, float])
             continue
         started = time.perf_counter()
         prepared = preprocess_page(page.image, settings)
+        if prepared_pages is not None:
+            prepared_pages[page.number] = prepared
         timings["preprocess"] = timings.get("preprocess", 0.0) + time.perf_counter() - started
         started = time.perf_counter()
         texts.append(ocr_page(prepared, page.number, settings))

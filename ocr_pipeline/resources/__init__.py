@@ -70,6 +70,9 @@ def build_resources() -> dict[str, Any]:
         ),
         "documents": DocumentBucketResource(
             s3=s3, bucket=env("S3_BUCKET"), ca_bundle=env("S3_CA_BUNDLE"),
+            connect_timeout=float(os.environ.get("S3_CONNECT_TIMEOUT_SECONDS") or 5),
+            read_timeout=float(os.environ.get("S3_READ_TIMEOUT_SECONDS") or 60),
+            download_attempts=int(os.environ.get("S3_DOWNLOAD_ATTEMPTS") or 4),
             preview_prefix=os.environ.get("OCR_PREVIEW_PREFIX", DEFAULTS["OCR_PREVIEW_PREFIX"]),
         ),
         "verdict_store": verdict_store,

@@ -3,6 +3,8 @@ the CA bundle of an internal S3, timeouts and download retries."""
 
 from __future__ import annotations
 
+import threading
+from dataclasses import astuple
 from typing import TYPE_CHECKING, Any, Optional
 
 import dagster as dg
@@ -10,6 +12,12 @@ from dagster_aws.s3 import S3Resource
 
 if TYPE_CHECKING:
     from ..s3_download import DownloadedObject
+
+
+# One boto3 client per configuration and process: making one costs ~0.1 s of CPU (a session loads its
+# service model), as much as downloading a typical document. boto3 clients are thread-safe.
+_clients: dict[tuple, Any] = {}
+_clients_lock = threading.Lock()
 
 
 class DocumentBucketResource(dg.ConfigurableResource):
@@ -34,7 +42,8 @@ class DocumentBucketResource(dg.ConfigurableResource):
     def client(self) -> Any:
         """A boto3 S3 client (``s3_download.make_s3_client``): the ``s3`` resource's endpoint, region and
         credentials (else boto3's usual chain: environment, instance role), this resource's CA bundle
-        and timeouts. botocore's own retries are off: ``download_object`` retries with backoff."""
+        and timeouts. botocore's own retries are off: ``download_object`` retries with backoff.
+        Made once per configuration and process, then reused."""
         from ..s3_download import S3Settings, make_s3_client
 
         settings = S3Settings(
@@ -54,7 +63,12 @@ class DocumentBucketResource(dg.ConfigurableResource):
             "aws_session_token": self.s3.aws_session_token or None,
             "profile_name": self.s3.profile_name or None,
         }
-        return make_s3_client(settings, credentials)
+        key = (astuple(settings), tuple(sorted(credentials.items())))
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = make_s3_client(settings, credentials)
+        return client
 
     def download(self, key: str, *, max_bytes: int) -> "DownloadedObject":
         """Download one object with retries; raises ``DocumentError`` or ``S3DownloadError``."""

@@ -1,6 +1,5 @@
 """Sensors of the code location."""
 
-from .document_files import purge_document_files_sensor
 from .document_prefixes import document_prefix_sensor
 from .kafka_requests import kafka_requests_sensor
 from .result_events import result_events_sensor
@@ -9,7 +8,6 @@ from .run_failures import request_run_failure_sensor
 __all__ = [
     "document_prefix_sensor",
     "kafka_requests_sensor",
-    "purge_document_files_sensor",
     "request_run_failure_sensor",
     "result_events_sensor",
 ]
