@@ -21,7 +21,7 @@ import pytest
 from ocr_pipeline_tests import fault_report, services
 
 _RUNNING: dict[str, services.ServiceProcess] = {}
-_FIXTURE_SERVICE = {"kafka_broker": "tansu", "s3_server": "moto_server"}
+_FIXTURE_SERVICE = {"kafka_broker": "tansu", "s3_server": "moto_server", "redis_server": "redis-server"}
 
 
 @pytest.fixture(scope="session")
@@ -89,13 +89,26 @@ def pg_database_url():
         yield url
 
 
+@pytest.fixture(scope="session")
+def redis_server(service_log_dir):
+    """A redis-server of the session's own on a free loopback port (the run workers' Celery broker)."""
+    with services.start_redis(log_dir=service_log_dir) as server:
+        _RUNNING["redis-server"] = server.service
+        try:
+            yield server
+        finally:
+            _RUNNING.pop("redis-server", None)
+
+
 @pytest.fixture
-def deployment(tmp_path, kafka_broker, new_topic, s3_server, pg_database_url, monkeypatch):
-    """A daemon's world (``dagster_fixtures.Deployment``): a 2-partition topic, a bucket, Dagster storage."""
+def deployment(tmp_path, kafka_broker, new_topic, s3_server, pg_database_url, redis_server, monkeypatch):
+    """A daemon's world (``dagster_fixtures.Deployment``): a 2-partition topic, a bucket, Dagster storage,
+    the session's Redis as the run workers' broker."""
     from ocr_pipeline_tests.dagster_fixtures import deployment_environment
 
     topic = new_topic(partitions=2, prefix="e2e")
-    with deployment_environment(tmp_path, kafka_broker, topic, s3_server, pg_database_url, monkeypatch) as world:
+    with deployment_environment(tmp_path, kafka_broker, topic, s3_server, pg_database_url, monkeypatch,
+                                redis_url=redis_server.url) as world:
         yield world
 
 

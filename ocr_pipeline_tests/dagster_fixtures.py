@@ -234,10 +234,12 @@ class Deployment:
 
 @contextlib.contextmanager
 def deployment_environment(tmp_path: Path, kafka_broker: Any, topic: str, s3_server: Any,
-                           database_url: str, monkeypatch: Any) -> Iterator[Deployment]:
+                           database_url: str, monkeypatch: Any,
+                           redis_url: Optional[str] = None) -> Iterator[Deployment]:
     """A daemon's world on the test services: DAGSTER_HOME with the repository's dagster.yaml, a Dagster
-    storage database of its own, the environment the daemon gets (also set in this process, which
-    re-executes runs itself), the verdict schema."""
+    storage database of its own, the environment the daemon and the run workers get (also set in this
+    process, which re-executes runs itself), the verdict schema. ``redis_url``: the run workers' broker
+    (default: ``CELERY_BROKER_URL`` or the local Redis)."""
     from ocr_pipeline.store import VerdictStore
     from ocr_pipeline_tests import services
 
@@ -254,14 +256,15 @@ def deployment_environment(tmp_path: Path, kafka_broker: Any, topic: str, s3_ser
             S3_BUCKET=bucket,
             AWS_REGION="us-east-1",
             DATABASE_URL=database_url,
-            CELERY_RUN_QUEUE=f"runs-{topic}",  # tests share the local Redis
+            CELERY_BROKER_URL=redis_url or os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0",
+            CELERY_RUN_QUEUE=f"runs-{topic}",  # deployments may share a Redis
             OCR_SENSOR_INTERVAL_SECONDS="1",
             OMP_THREAD_LIMIT="1",
             PYTHONUNBUFFERED="1",
         )
         for name in ("DAGSTER_HOME", "DAGSTER_PG_URL", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC",
                      "KAFKA_GROUP_ID", "S3_ENDPOINT_URL", "S3_BUCKET", "AWS_REGION", "DATABASE_URL",
-                     "CELERY_RUN_QUEUE"):
+                     "CELERY_BROKER_URL", "CELERY_RUN_QUEUE"):
             monkeypatch.setenv(name, env[name])
         store = VerdictStore(database_url)
         store.ensure_schema()

@@ -403,6 +403,45 @@ def start_s3(*, port: Optional[int] = None, log_dir: Optional[str | Path] = None
             service.stop()
 
 
+# ------------------------------------------------------------------------------------------ Redis
+
+@dataclass
+class RedisServer:
+    """A running ``redis-server`` (the run workers' Celery broker): ``.url`` for CELERY_BROKER_URL."""
+
+    url: str
+    service: ServiceProcess
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def start_redis(*, log_dir: Optional[str | Path] = None, startup_timeout: float = 20.0,
+                die_with_parent: bool = True) -> Iterator[RedisServer]:
+    """Start Debian's ``redis-server`` on a free loopback port, keeping nothing on disk; stop it on exit."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServiceStartError("redis-server not found: install Debian's redis-server (make setup does)")
+    logs = _make_log_dir(log_dir, "ocr-redis-")
+    port = free_port()
+    argv = [binary, "--bind", LOOPBACK, "--port", str(port), "--save", "", "--appendonly", "no",
+            "--dir", str(logs)]
+    service = _spawn("redis-server", argv, logs / f"redis-{port}.log", die_with_parent=die_with_parent)
+    with _cleanup_logs(logs, remove=log_dir is None):
+        try:
+            _wait_until(service, lambda: _redis_answers(port), startup_timeout, "answer PING")
+            yield RedisServer(f"redis://{LOOPBACK}:{port}/0", service)
+        finally:
+            service.stop()
+
+
 # ------------------------------------------------------------------------------------------ Postgres
 
 def postgres_available(host: str = PG_HOST, port: int = PG_PORT, user: str = PG_USER,

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
-APT_PACKAGES="tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-osd fonts-liberation2 fonts-dejavu-core postgresql-client time"
+APT_PACKAGES="tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-osd fonts-liberation2 fonts-dejavu-core postgresql-client redis-server time"
 
 missing_apt=""
 for pkg in $APT_PACKAGES; do
