@@ -24,7 +24,7 @@ def _env_example() -> dict[str, str]:
 
 def test_compose_has_every_service_of_the_deployment():
     services = _compose()["services"]
-    assert set(services) == {"postgres", "kafka", "minio", "code-location", "webserver", "daemon"}
+    assert set(services) == {"postgres", "kafka", "minio", "redis", "code-location", "webserver", "daemon", "worker"}
     assert "KAFKA_PROCESS_ROLES" in services["kafka"]["environment"]  # KRaft, no ZooKeeper
 
 
@@ -74,4 +74,15 @@ def test_dockerfile_copies_files_that_exist_and_installs_the_language_data():
 
 def test_instance_config_takes_its_database_from_the_environment():
     instance = yaml.safe_load((REPO / "dagster.yaml").read_text())
-    assert instance["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+    storage = instance["storage"]["custom"]
+    assert storage["config"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+    assert hasattr(importlib.import_module(storage["module"]), storage["class"])
+    launcher = instance["run_launcher"]
+    assert hasattr(importlib.import_module(launcher["module"]), launcher["class"])
+
+
+def test_the_worker_service_runs_the_run_workers_of_the_instance_config():
+    worker = _compose()["services"]["worker"]
+    assert worker["command"][:2] == ["ocr-pipeline", "worker"]
+    assert worker["environment"]["CELERY_BROKER_URL"] == "${CELERY_BROKER_URL}"
+    assert _env_example()["CELERY_BROKER_URL"].startswith("redis://redis:")

