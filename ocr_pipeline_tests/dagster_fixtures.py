@@ -79,6 +79,7 @@ def run_verify_request(s3_endpoint_url: str, bucket: str, database_url: str, s3_
     event = RequestEvent(request_id=new_request_id(), s3_path=s3_path, iin=applicant.iin,
                          last_name=applicant.last_name, first_name=applicant.first_name,
                          second_name=applicant.second_name)
+    store.get_store().record_received(event)  # as the sensor does before requesting the run
     run = run_request_for(event)
     result = defs.resolve_job_def("verify_request").execute_in_process(run_config=run.run_config, tags=run.tags)
     assert result.success

@@ -120,3 +120,34 @@ def test_the_resource_downloads_unicode_keys(s3_server, s3_bucket):
     with pytest.raises(DocumentError) as large:
         documents.download(key, max_bytes=4)
     assert large.value.code is ErrorCode.FILE_TOO_LARGE
+
+
+def test_a_run_configured_with_only_the_request_id_reads_the_recorded_event(
+        s3_server, s3_bucket, pg_database_url, text_pdf):
+    from ocr_pipeline.events import RequestEvent
+    from ocr_pipeline.sensors.kafka_requests import run_request_for
+
+    s3_server.client().put_object(Bucket=s3_bucket, Key="recorded.pdf", Body=text_pdf)
+    applicant = docgen.PEOPLE["smirnov"].applicant()
+    event = RequestEvent(new_request_id(), "recorded.pdf", applicant.iin, applicant.last_name,
+                         applicant.first_name, applicant.second_name)
+    store = VerdictStoreResource(database_url=pg_database_url).get_store()
+    store.ensure_schema()
+    store.record_received(event)
+    run = run_request_for(event)
+    assert applicant.iin not in str(run.run_config)
+    result = _job(s3_server.endpoint_url, s3_bucket, pg_database_url).execute_in_process(
+        run_config=run.run_config, tags=run.tags)
+    assert result.success
+    row = store.get(event.request_id)
+    assert row["status"] == "completed" and row["verdict"] is True
+
+
+def test_a_run_for_an_unrecorded_request_id_alone_fails_saying_what_to_give(s3_server, s3_bucket, pg_database_url):
+    request_id = new_request_id()
+    VerdictStoreResource(database_url=pg_database_url).get_store().ensure_schema()
+    result = _job(s3_server.endpoint_url, s3_bucket, pg_database_url).execute_in_process(
+        run_config={"ops": {"request_verdict": {"config": {"request_id": request_id}}}}, raise_on_error=False)
+    assert not result.success
+    message = result.failure_data_for_node("request_verdict").error.message
+    assert f"request {request_id} is not recorded" in message and "iin" in message

@@ -32,20 +32,34 @@ log = logging.getLogger(__name__)
 
 
 class VerificationRequest(dg.Config):
-    """The request event as run config: the sensor passes each event; analysts may launch one by hand."""
+    """Which request to verify. The sensor and the API pass only ``request_id``: the event, with the
+    applicant's IIN, is read from its ``ocr_requests`` row, so the run config that Dagster stores and the
+    UI shows holds no personal data. An analyst launching a run by hand may give the whole request
+    instead (one that was never recorded is recorded then)."""
 
     request_id: int
-    s3_path: str
-    iin: str
-    last_name: str
-    first_name: str
+    s3_path: Optional[str] = None
+    iin: Optional[str] = None
+    last_name: Optional[str] = None
+    first_name: Optional[str] = None
     second_name: str = ""
 
-    def to_event(self) -> "RequestEvent":
-        """The config as a request event (not re-validated: a hand-launched run keeps its values)."""
+    def to_event(self, store: VerdictStore) -> "RequestEvent":
+        """The request as an event: the config's fields when complete (not re-validated: a hand-launched
+        run keeps its values), else the recorded row's."""
         from ..events import RequestEvent
+        from ..store import INVALID, event_from_row
 
-        return RequestEvent(**self.model_dump())
+        if self.s3_path and self.iin and self.last_name and self.first_name:
+            return RequestEvent(**self.model_dump())
+        row = store.get(self.request_id)
+        if row is None or row["status"] == INVALID:
+            raise dg.Failure(
+                description=f"request {self.request_id} is not recorded in ocr_requests: give s3_path, iin, "
+                "last_name and first_name (and second_name) in the run config to verify it",
+                allow_retries=False,
+            )
+        return event_from_row(row)
 
 
 class RequestFailed(dg.Failure):
@@ -121,12 +135,12 @@ def request_verdict(
     verdict_store: VerdictStoreResource,
 ) -> dg.Output:
     """Download the request's document, read it, check the applicant's name, IIN and the document type."""
-    event = config.to_event()
+    store = verdict_store.get_store()
+    event = config.to_event(store)
     if context.run.tags.get("request_id") != str(event.request_id):  # launched by hand, not by the sensor
         context.instance.add_run_tags(
             context.run_id, {"request_id": str(event.request_id), "iin": mask_iin(event.iin)}
         )
-    store = verdict_store.get_store()
     store.record_received(event)  # a no-op when the sensor already recorded it
     retry_count = store.start_attempt(event.request_id, context.run_id, DOWNLOADING)
     context.log.info(

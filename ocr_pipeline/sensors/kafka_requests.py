@@ -65,10 +65,11 @@ def encode_cursor(offsets: dict[int, int]) -> str:
 
 
 def run_request_for(event: Any) -> dg.RunRequest:
-    """The run for one event: run_key = request_id, the event as run config, masked IIN as a tag."""
+    """The run for one recorded event: run_key = request_id, only the request_id as run config (the run
+    reads the event from its row: no IIN in the run config), masked IIN as a tag."""
     return dg.RunRequest(
         run_key=str(event.request_id),
-        run_config={"ops": {"request_verdict": {"config": event.contract_fields()}}},
+        run_config={"ops": {"request_verdict": {"config": {"request_id": event.request_id}}}},
         tags={"request_id": str(event.request_id), "iin": mask_iin(event.iin)},
     )
 
