@@ -19,7 +19,8 @@ Rules (anything else raises :class:`InvalidEvent`):
   be at most 200 characters and hold no control characters.
 - Unknown extra fields are kept in ``extra`` (and written back by :meth:`RequestEvent.to_dict`).
 - The message: at most ``max_bytes`` bytes, UTF-8 (a leading BOM is tolerated), one JSON object,
-  no duplicate keys at any level, no ``NaN``/``Infinity``.
+  no duplicate keys at any level, no ``NaN``/``Infinity``, no number literal beyond the float range
+  (``1e400`` would become ``inf``, which Postgres' JSONB refuses: one such event failed every tick).
 
 Reasons never contain a full IIN (it is masked) nor the names.
 """
@@ -27,6 +28,7 @@ Reasons never contain a full IIN (it is masked) nor the names.
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -120,7 +122,8 @@ def parse_event(raw: Union[bytes, bytearray, memoryview, str, None],
     except UnicodeDecodeError as exc:
         raise InvalidEvent(f"message is not valid UTF-8 (byte {exc.start})") from None
     try:
-        data = json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+        data = json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant,
+                          parse_float=_finite_float)
     except _DuplicateKey as exc:
         raise InvalidEvent(f"duplicate JSON key {exc.key!r}") from None
     except json.JSONDecodeError as exc:
@@ -214,6 +217,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"number {literal[:40]} is out of range")
+    return value
+
+
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -289,6 +299,8 @@ def _extra_problem(value: Any) -> Optional[str]:
         if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
             return "an extra field contains a lone surrogate"
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "an extra field holds a number out of range (NaN or infinite)"
     if isinstance(value, dict):
         for key, item in value.items():
             problem = _extra_problem(key) or _extra_problem(item)
