@@ -175,3 +175,34 @@ def test_broker_down_fails_the_tick_without_moving_the_cursor(resources, instanc
     with pytest.raises(KafkaUnavailable):
         kafka_requests_sensor.evaluate_tick(context)
     assert context.cursor == '{"0": 5}'
+
+
+def test_an_event_the_database_refuses_is_invalid_and_the_partition_moves_on(
+        kafka_broker, topic, resources, instance, store, monkeypatch):
+    import sqlalchemy as sa
+
+    from ocr_pipeline.sensors.kafka_requests import SensorLimits, poll_requests
+
+    refused, after = new_request_id(), new_request_id()
+    services.produce(kafka_broker.bootstrap_servers, topic, [_valid(refused), _valid(after)], partition=0)
+    record_received = store.record_received
+
+    def refusing(event, *args, **kwargs):  # the values of a future parser gap Postgres would refuse
+        if event.request_id == refused:
+            raise sa.exc.DataError("INSERT ...", {}, Exception("invalid input syntax"))
+        return record_received(event, *args, **kwargs)
+
+    monkeypatch.setattr(store, "record_received", refusing)
+    result = poll_requests(resources["kafka"].settings(), store, None, SensorLimits(), instance=instance)
+
+    assert [r.run_key for r in result.run_requests] == [str(after)]
+    assert decode_cursor(result.cursor)[0] == 2
+    [invalid] = store.invalid_events(topic)
+    assert invalid["request_id"] == refused and "database refused" in invalid["reason"]
+
+    def unreachable(event, *args, **kwargs):
+        raise sa.exc.OperationalError("INSERT ...", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(store, "record_received", unreachable)
+    with pytest.raises(sa.exc.OperationalError):  # the tick fails; its cursor is not saved
+        poll_requests(resources["kafka"].settings(), store, None, SensorLimits(), instance=instance)

@@ -130,13 +130,16 @@ def poll_requests(
         except Exception as error:  # a parser bug must not stop the partition either
             reason, request_id = f"unexpected {type(error).__name__} while parsing the event", None
         else:
-            store.record_received(event, record.partition, record.offset)
-            if event.request_id in requested:
+            refused = _record_received(store, event, record)
+            if refused is not None:
+                reason, request_id = refused, event.request_id
+            elif event.request_id in requested:
                 logger.info("request %s repeated at offset %s: one run", event.request_id, record.offset)
                 continue
-            requested.add(event.request_id)
-            run_requests.append(run_request_for(event))
-            continue
+            else:
+                requested.add(event.request_id)
+                run_requests.append(run_request_for(event))
+                continue
         invalid += 1
         store.record_invalid(
             topic=settings.topic,
@@ -159,6 +162,18 @@ def poll_requests(
         len(records), len(run_requests), invalid, new_cursor,
     )
     return dg.SensorResult(run_requests=run_requests, cursor=new_cursor)
+
+
+def _record_received(store: VerdictStore, event: Any, record: Any) -> Optional[str]:
+    """Record a parsed event; the reason when Postgres refuses its values (it is then an invalid event,
+    or the partition would stop on it). Connection failures raise: the tick fails and is replayed."""
+    import sqlalchemy as sa
+
+    try:
+        store.record_received(event, record.partition, record.offset)
+    except (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as error:
+        return f"the database refused the event's values ({type(error.orig).__name__})"
+    return None
 
 
 def _instance_of(context: dg.SensorEvaluationContext) -> Optional[dg.DagsterInstance]:
