@@ -17,6 +17,8 @@ setup(
         "pillow>=10",
         "pypdfium2>=4.30",
         "pytesseract>=0.3.10",
+        # Tesseract's API in-process (its wheel bundles libtesseract; the language data is the system's)
+        "tesserocr>=2.13,<3",
         "rapidfuzz>=3.5",
         # orchestration and services
         f"dagster=={DAGSTER_VERSION}",

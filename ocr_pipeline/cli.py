@@ -83,10 +83,10 @@ def _verify(args: argparse.Namespace) -> int:
     if not args.last_name.strip() or not args.first_name.strip():
         return _usage_error("--last-name and --first-name must not be empty")
 
-    with open(args.file, "rb") as f:
-        data = f.read()
     applicant = Applicant(args.iin, args.last_name.strip(), args.first_name.strip(), args.second_name.strip())
     settings = EngineSettings(accepted_document_types=frozenset(args.accept) if args.accept else None)
+    with open(args.file, "rb") as f:
+        data = f.read(settings.max_file_bytes + 1)  # one byte more is enough to refuse it as too large
     verdict = verify_document(data, applicant, settings)
     if args.json:
         print(json.dumps(verdict.to_dict(), ensure_ascii=False))

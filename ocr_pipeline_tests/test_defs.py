@@ -106,7 +106,6 @@ def test_workspace_and_instance_files():
     assert target["package_name"] == "ocr_pipeline.definitions" and target["attribute"] == "defs"
 
     instance = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
-    assert instance["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
     assert instance["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert instance["run_coordinator"]["config"]["max_concurrent_runs"] >= 1
     assert instance["run_retries"]["enabled"] and instance["run_monitoring"]["enabled"]

@@ -141,6 +141,7 @@ def test_every_tesseract_call_is_single_threaded(tmp_path, monkeypatch, page):
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(wrapper))
     monkeypatch.setenv("OMP_THREAD_LIMIT", "4")
+    monkeypatch.setenv("OCR_TESSERACT_IN_PROCESS", "0")  # the command path (OSD always takes it)
     upside_down = pages.to_array(page.convert("L").rotate(180))  # OCR, OSD and OCR again
     reading = ocr.ocr_page(upside_down, 1, SETTINGS)
     assert reading.rotation == 180
@@ -150,10 +151,47 @@ def test_every_tesseract_call_is_single_threaded(tmp_path, monkeypatch, page):
     assert all(re.search(r"\.bmp\b", c) for c in calls), "images are handed over as BMP files"
 
 
+def test_upright_pages_are_read_in_process_without_starting_tesseract(tmp_path, monkeypatch, page):
+    record = tmp_path / "calls.log"
+    wrapper = tmp_path / "tesseract"
+    real = subprocess.run(["which", "tesseract"], capture_output=True, text=True, check=True).stdout.strip()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{record}"\nexec {real} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    ocr.tessdata_directory()  # found once per process, before the wrapper is in place
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(wrapper))
+    assert ocr.in_process_ocr()
+    image = pages.to_array(page.convert("L"))
+    in_process = ocr.read_text(image, 1, SETTINGS)
+    assert not record.exists()
+    monkeypatch.setenv("OCR_TESSERACT_IN_PROCESS", "0")
+    by_command = ocr.read_text(image, 1, SETTINGS)
+    assert len(record.read_text().splitlines()) == 1
+    # the same page, the same words (the library and the command may differ in a character or two)
+    import difflib
+
+    assert difflib.SequenceMatcher(None, in_process.text, by_command.text).ratio() > 0.97
+    assert in_process.words and abs(len(in_process.words) - len(by_command.words)) <= 2
+
+
+def test_in_process_ocr_times_out_as_a_document_error(monkeypatch, page):
+    import dataclasses
+
+    image = pages.to_array(page.convert("L"))
+    quick = dataclasses.replace(SETTINGS, ocr_timeout_seconds=0.001)
+    with pytest.raises(DocumentError) as error:
+        ocr.read_text(image, 2, quick)
+    assert error.value.code is ErrorCode.UNREADABLE_DOCUMENT and "page 2" in error.value.message
+
+
 def test_engine_versions_are_cached_copies():
     versions = ocr.engine_versions()
     assert set(versions) >= {"tesseract", "opencv", "pypdfium2", "pillow", "ocr_pipeline"}
-    cli = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split()[1]
+    if ocr.in_process_ocr():
+        import tesserocr
+
+        cli = tesserocr.tesseract_version().split()[1] + " (tesserocr " + tesserocr.__version__ + ")"
+    else:
+        cli = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split()[1]
     assert versions["tesseract"] == cli
     versions["tesseract"] = "changed"
     started = time.perf_counter()
