@@ -15,6 +15,11 @@ always gets the same id, so a re-run updates the same row.
 
 Idempotence: a document whose rows are all ``completed`` on the same ETag with the same engine versions
 is skipped without being downloaded; anything else is verified again (a new attempt: retry_count + 1).
+
+Parallelism: the documents of a batch are verified by ``workers`` threads (default: one per core).
+Tesseract (in-process), OpenCV and the S3 and Postgres clients release the GIL for their work, so
+threads use the cores without a process pool; each thread reports into its own ``BatchReport``, merged
+in listing order.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
@@ -71,6 +78,15 @@ class BatchReport:
     unmatched: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+
+    def add(self, other: "BatchReport") -> None:
+        """Add the counts and lists of ``other`` (one document's report) to this one."""
+        for name in ("verified", "skipped", "requests_written", "previews"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("by_source", "by_verdict", "by_error"):
+            getattr(self, name).update(getattr(other, name))
+        self.unmatched.extend(other.unmatched)
+        self.failed.extend(other.failed)
 
     @property
     def documents_per_second(self) -> float:
@@ -294,12 +310,14 @@ def backfill_prefix(
     run_id: str,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = 0,
     download_attempts: int = 4,
     preview_prefix: str = "",
     logger: Any = log,
     clock: Callable[[], float] = time.perf_counter,
 ) -> BatchReport:
-    """Verify every document under ``prefix`` in one call (see the module docstring)."""
+    """Verify every document under ``prefix`` in one call (see the module docstring); ``workers``
+    documents at once (0: one per core)."""
     started = clock()
     report = BatchReport(prefix=prefix)
     verifier = BatchVerifier(client, bucket, store, run_id, download_attempts=download_attempts,
@@ -317,30 +335,37 @@ def backfill_prefix(
         "prefix %r: %d objects listed, %d documents, %d sidecars", prefix, len(listed), len(documents),
         report.sidecars,
     )
-    for batch_start in range(0, len(documents), batch_size):
-        batch = documents[batch_start: batch_start + batch_size]
-        rows_by_key = store.rows_by_s3_path([item.key for item in batch])
-        for item in batch:
-            rows = rows_by_key.get(item.key, [])
-            if _already_verified(rows, item.etag, engine):
-                report.skipped += 1
-                continue
-            if rows:
-                targets = [_Target(event_from_row(row), "registered", row) for row in rows]
-                verifier.verify(item.key, targets, report)
-                continue
-            _verify_unregistered(client, bucket, item, sidecars, verifier, report)
-        done = batch_start + len(batch)
-        elapsed = clock() - started
-        logger.info(
-            "prefix %r: %d/%d documents (%d verified, %d skipped, %d unmatched, %d failed), %.1f documents/s",
-            prefix, done, len(documents), report.verified, report.skipped, len(report.unmatched),
-            len(report.failed), report.verified / elapsed if elapsed > 0 else 0.0,
-        )
+    def verify_one(item: ListedObject, rows: list[dict[str, Any]]) -> BatchReport:
+        part = BatchReport()
+        if _already_verified(rows, item.etag, engine):
+            part.skipped += 1
+        elif rows:
+            targets = [_Target(event_from_row(row), "registered", row) for row in rows]
+            verifier.verify(item.key, targets, part)
+        else:
+            _verify_unregistered(client, bucket, item, sidecars, verifier, part)
+        return part
+
+    pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="backfill")
+    with pool:
+        for batch_start in range(0, len(documents), batch_size):
+            batch = documents[batch_start: batch_start + batch_size]
+            rows_by_key = store.rows_by_s3_path([item.key for item in batch])
+            for part in pool.map(lambda item: verify_one(item, rows_by_key.get(item.key, [])), batch):
+                report.add(part)
+            _log_progress(logger, prefix, batch_start + len(batch), len(documents), report, clock() - started)
     report.seconds = clock() - started
     logger.info("prefix %r done in %.1f s: %s", prefix, report.seconds, json.dumps(
         {"by_verdict": report.by_verdict, "by_error": report.by_error}, ensure_ascii=False))
     return report
+
+
+def _log_progress(logger: Any, prefix: str, done: int, total: int, report: BatchReport, elapsed: float) -> None:
+    logger.info(
+        "prefix %r: %d/%d documents (%d verified, %d skipped, %d unmatched, %d failed), %.1f documents/s",
+        prefix, done, total, report.verified, report.skipped, len(report.unmatched),
+        len(report.failed), report.verified / elapsed if elapsed > 0 else 0.0,
+    )
 
 
 def _verify_unregistered(client: Any, bucket: str, item: ListedObject, sidecars: set[str],

@@ -277,3 +277,20 @@ def test_the_prefix_sensor_adds_new_folders_as_partitions(s3_server, s3_bucket, 
             result = document_prefix_sensor.evaluate_tick(context)
         assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["2024/12/"]]
         assert not result.run_requests
+
+
+def test_reports_of_parallel_documents_add_up():
+    from collections import Counter
+
+    from ocr_pipeline.backfill import BatchReport
+
+    total = BatchReport(prefix="p/", documents=3)
+    total.add(BatchReport(verified=1, requests_written=2, previews=1, by_verdict=Counter(true=2),
+                          by_source=Counter(registered=2)))
+    total.add(BatchReport(skipped=1))
+    total.add(BatchReport(verified=1, requests_written=1, by_verdict=Counter(false=1),
+                          by_error=Counter(NAME_NOT_FOUND=1), failed=[{"key": "p/b"}], unmatched=[{"key": "p/c"}]))
+    assert (total.verified, total.skipped, total.requests_written, total.previews) == (2, 1, 3, 1)
+    assert total.by_verdict == Counter(true=2, false=1) and total.by_error == Counter(NAME_NOT_FOUND=1)
+    assert total.failed == [{"key": "p/b"}] and total.unmatched == [{"key": "p/c"}]
+    assert total.prefix == "p/" and total.documents == 3

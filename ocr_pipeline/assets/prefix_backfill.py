@@ -16,9 +16,11 @@ document_prefixes = dg.DynamicPartitionsDefinition(name=DOCUMENT_PREFIXES)
 
 
 class BackfillConfig(dg.Config):
-    """How many documents are joined to their rows per store query (progress is logged per batch)."""
+    """``batch_size``: documents joined to their rows per store query (progress is logged per batch);
+    ``workers``: documents verified at once (0: one per core of the run worker)."""
 
     batch_size: int = 50
+    workers: int = 0
 
 
 @dg.asset(
@@ -43,6 +45,7 @@ def prefix_backfill(
         verdict_store.get_store(),
         context.run_id,
         batch_size=config.batch_size,
+        workers=config.workers,
         download_attempts=documents.download_attempts,
         preview_prefix=documents.preview_prefix,
         logger=context.log,
