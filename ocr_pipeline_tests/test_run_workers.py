@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ocr_pipeline.instance_storage import MAX_OVERFLOW, POOL_SIZE
+from ocr_pipeline.dagster_instance import MAX_OVERFLOW, POOL_SIZE
 from ocr_pipeline.run_workers import DEFAULT_BROKER_URL, WarmWorkerRunLauncher, celery_settings, run_queue
 from ocr_pipeline_tests import services
 from ocr_pipeline_tests.dagster_fixtures import write_dagster_home

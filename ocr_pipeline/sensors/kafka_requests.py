@@ -35,7 +35,7 @@ def _env_number(name: str, default: float) -> float:
 class SensorLimits:
     """How much one tick may do (the sensor's gRPC call times out after 60 s)."""
 
-    interval_seconds: int = 5
+    interval_seconds: int = 1
     max_events_per_tick: int = 50
     time_budget_seconds: float = 20.0
     max_queued_runs: int = 100
