@@ -7,11 +7,13 @@ Status flow of a request: ``received -> downloading -> processing -> completed |
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
+import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 import sqlalchemy as sa
 
@@ -117,6 +119,33 @@ def _engine_for(database_url: str) -> sa.Engine:
         return engine
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _retried(method: _Method) -> _Method:
+    """Retry ``method`` while the database cannot be reached (a restart, a failover: connection
+    refused, "the database system is shutting down/starting up", a connection cut mid-statement) for
+    up to ``VerdictStore.retry_seconds``. Only for statements that are safe to repeat: upserts and
+    updates whose second application changes nothing, and reads."""
+
+    @functools.wraps(method)
+    def wrapper(self: "VerdictStore", *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.2
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+                if time.monotonic() + delay > deadline:
+                    raise
+                reason = str(getattr(error, "orig", None) or type(error).__name__).strip().splitlines()[0]
+                log.warning("verdict store unavailable (%s): %s retried in %.1f s", reason, method.__name__, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _json(value: Any) -> Optional[str]:
     if value is None:
         return None
@@ -132,7 +161,12 @@ def raw_excerpt(raw: Optional[bytes], limit: int = RAW_EXCERPT_BYTES) -> Optiona
 
 
 class VerdictStore:
-    """Reads and writes request rows; every statement is parameterised, every write one transaction."""
+    """Reads and writes request rows; every statement is parameterised, every write one transaction.
+
+    Writes and reads that are safe to repeat are retried while the database is unreachable for up to
+    ``retry_seconds`` (a Postgres restart must not cost a verdict)."""
+
+    retry_seconds: float = 30.0
 
     def __init__(self, database_url: str):
         self.database_url = database_url
@@ -141,6 +175,7 @@ class VerdictStore:
 
     # -- schema -------------------------------------------------------------------------------------
 
+    @_retried
     def schema_is_current(self) -> bool:
         """True when both tables exist with every column this code writes."""
         with self.engine.connect() as conn:
@@ -173,6 +208,7 @@ class VerdictStore:
 
     # -- writes from the sensor ---------------------------------------------------------------------
 
+    @_retried
     def record_received(
         self, event: "RequestEvent", partition: Optional[int] = None, offset: Optional[int] = None
     ) -> bool:
@@ -210,6 +246,7 @@ class VerdictStore:
             ).first()
         return written is not None
 
+    @_retried
     def record_invalid(
         self,
         *,
@@ -260,6 +297,7 @@ class VerdictStore:
                 )
         return written is not None
 
+    @_retried
     def attach_run(self, request_id: int, run_id: str) -> None:
         """Write ``run_id`` on the row unless the run (or another) already did: a run that has started
         set it itself, together with a status this must not overwrite."""
@@ -290,6 +328,7 @@ class VerdictStore:
 
     # -- writes from the run ------------------------------------------------------------------------
 
+    @_retried
     def start_attempt(self, request_id: int, run_id: str, status: str = DOWNLOADING) -> Optional[int]:
         """Mark the request as being worked on by ``run_id``; returns its retry_count (None: no row).
 
@@ -321,6 +360,7 @@ class VerdictStore:
             ).first()
         return None if row is None else row.retry_count
 
+    @_retried
     def save_verdict(self, request_id: int, verdict: Verdict, run_id: Optional[str]) -> None:
         """Upsert the verdict on the request's row: status ``completed`` with its evidence and timings."""
         evidence = {
@@ -362,6 +402,7 @@ class VerdictStore:
                 },
             )
 
+    @_retried
     def mark_failed(
         self,
         request_id: int,
@@ -383,6 +424,7 @@ class VerdictStore:
                 {"request_id": request_id, "message": message, "errors": _json(errors), "run_id": run_id},
             )
 
+    @_retried
     def save_document_etag(self, request_id: int, etag: str) -> None:
         """Remember the ETag of the document bytes this attempt verifies."""
         with self.engine.begin() as conn:
@@ -391,6 +433,7 @@ class VerdictStore:
                 {"etag": etag, "rid": request_id},
             )
 
+    @_retried
     def mark_results_published(self, published: dict[int, Any]) -> int:
         """Record that the result events of ``{request_id: updated_at}`` were acknowledged; a row that
         changed since (a newer attempt) stays unpublished. Returns how many rows were marked."""
@@ -406,6 +449,7 @@ class VerdictStore:
                 ).rowcount
         return marked
 
+    @_retried
     def mark_run_failed(self, request_id: int, run_id: str, message: str) -> bool:
         """Mark ``failed`` only if the row is still in progress under this run (or none); True if changed.
 
@@ -429,6 +473,7 @@ class VerdictStore:
 
     # -- reads --------------------------------------------------------------------------------------
 
+    @_retried
     def get(self, request_id: int) -> Optional[dict[str, Any]]:
         """The request's row as a dict (JSONB as Python values, decimals as floats), or None."""
         with self.engine.connect() as conn:
@@ -437,6 +482,7 @@ class VerdictStore:
             ).mappings().first()
         return None if row is None else _plain(row)
 
+    @_retried
     def rows_by_s3_path(self, s3_paths: list[str]) -> dict[str, list[dict[str, Any]]]:
         """The request rows (not ``invalid``) of each object key, in one query; keys without rows are absent."""
         if not s3_paths:
@@ -454,6 +500,7 @@ class VerdictStore:
                 found.setdefault(row["s3_path"], []).append(_plain(row))
         return found
 
+    @_retried
     def unpublished_results(self, limit: int = 500) -> list[dict[str, Any]]:
         """Rows in a terminal status whose current state has no acknowledged result event, oldest first."""
         with self.engine.connect() as conn:
@@ -468,6 +515,7 @@ class VerdictStore:
             ).mappings()
             return [dict(row) for row in rows]
 
+    @_retried
     def request_id_for_run(self, run_id: str) -> Optional[int]:
         """The request whose latest attempt is ``run_id``."""
         with self.engine.connect() as conn:
@@ -501,6 +549,7 @@ class VerdictStore:
             timings=dict(evidence.get("timings") or {}),
         )
 
+    @_retried
     def invalid_events(self, topic: Optional[str] = None) -> list[dict[str, Any]]:
         """Rejected events, oldest first (optionally of one topic)."""
         query = "SELECT * FROM ocr_invalid_events"
@@ -512,6 +561,7 @@ class VerdictStore:
             rows = conn.execute(sa.text(query + " ORDER BY kafka_partition, kafka_offset"), params).mappings()
             return [_plain(row) for row in rows]
 
+    @_retried
     def status_counts(self) -> dict[str, int]:
         """Number of requests per status."""
         with self.engine.connect() as conn:
