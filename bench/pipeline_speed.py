@@ -843,7 +843,7 @@ def deployment_facts(bench: Bench) -> str:
     launcher = (config.get("run_launcher") or {}).get("class", "DefaultRunLauncher")
     max_runs = ((config.get("run_coordinator") or {}).get("config") or {}).get("max_concurrent_runs", "unlimited")
     workers = getattr(bench.daemon, "worker_concurrency", None) if bench.daemon is not None else None
-    interval = bench.deployment.env.get("OCR_SENSOR_INTERVAL_SECONDS") or "5 (default)"
+    interval = bench.deployment.env.get("OCR_SENSOR_INTERVAL_SECONDS") or "1 (default)"
     return (f"product: dagster.yaml run launcher {launcher}, max_concurrent_runs {max_runs}"
             + (f", run worker concurrency {workers}" if workers else "") + f", sensor interval {interval} s")
 

@@ -142,6 +142,7 @@ def request_verdict(
             context.run_id, {"request_id": str(event.request_id), "iin": mask_iin(event.iin)}
         )
     store.record_received(event)  # a no-op when the sensor already recorded it
+    _record_a_dead_parent_attempt(context, store, event.request_id)
     retry_count = store.start_attempt(event.request_id, context.run_id, DOWNLOADING)
     context.log.info(
         "request %s (IIN %s), attempt %s", event.request_id, mask_iin(event.iin), (retry_count or 0) + 1
@@ -164,6 +165,22 @@ def request_verdict(
         event.request_id, verdict.pages, verdict.verdict, ",".join(verdict.error_codes) or "-",
     )
     return dg.Output(verdict, metadata=metadata)
+
+
+def _record_a_dead_parent_attempt(context: dg.AssetExecutionContext, store: VerdictStore, request_id: int) -> None:
+    """A retry of a run whose worker died (run monitoring failed it; ``run_retries`` launched this run
+    at once) finds the row still ``downloading``/``processing`` under the dead run: mark that attempt
+    failed first, so the row and this run's log say what happened before the new attempt starts."""
+    parent = context.run.parent_run_id
+    if not parent:
+        return
+    row = store.get(request_id)
+    if row is None or row["run_id"] != parent or row["status"] not in (DOWNLOADING, PROCESSING):
+        return
+    message = (f"the attempt in run {parent} ended without a verdict (its run worker died or the run "
+               f"was stopped); retried in run {context.run_id}")
+    store.mark_failed(request_id, message, run_id=parent)
+    context.log.warning("request %s: %s", request_id, message)
 
 
 def _preview_metadata(
