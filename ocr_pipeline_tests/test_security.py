@@ -622,6 +622,7 @@ def test_ocr_temporary_files_are_private_and_removed_on_every_path(shared_tmp, t
 
     page = _text_page()
     outcomes: dict[str, str] = {}
+    monkeypatch.setenv("OCR_TESSERACT_IN_PROCESS", "0")  # pages read by the command, as OSD always is
 
     def attempt(label: str, call) -> None:
         try:
@@ -645,6 +646,12 @@ def test_ocr_temporary_files_are_private_and_removed_on_every_path(shared_tmp, t
     attempt("corrupt upload", lambda: verify_document(b"%PDF-1.7\nnot a pdf" + os.urandom(512), applicant))
     attempt("corrupt PNG", lambda: verify_document(b"\x89PNG\r\n\x1a\n" + os.urandom(512), applicant))
 
+    command_calls = len(tesseract_spy)
+    monkeypatch.delenv("OCR_TESSERACT_IN_PROCESS")  # the default: pages read in-process, no files at all
+    attempt("read in-process", lambda: ocr_page(page, 1, EngineSettings()))
+    attempt("timeout in-process", lambda: ocr_page(page, 1, EngineSettings(ocr_timeout_seconds=0.001)))
+    assert len(tesseract_spy) == command_calls
+
     exposed = [path for call in tesseract_spy for path in call]
     leftovers = sorted(p.name for p in shared_tmp.iterdir())
     record_fault("Temporary files (OCR: success, timeout, Tesseract error)", len(tesseract_spy),
@@ -655,6 +662,7 @@ def test_ocr_temporary_files_are_private_and_removed_on_every_path(shared_tmp, t
     assert outcomes["read"].startswith("ok") and outcomes["timeout"].startswith("DocumentError")
     assert outcomes["tesseract fails"].startswith("DocumentError")
     assert outcomes["missing language"].startswith("RuntimeError")
+    assert outcomes["read in-process"].startswith("ok") and outcomes["timeout in-process"].startswith("DocumentError")
     assert exposed == []
     assert leftovers == []
 

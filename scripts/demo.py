@@ -191,6 +191,20 @@ def wait_for_results(store: VerdictStore, samples: list[Sample], processes, time
         time.sleep(2)
 
 
+def wait_for_runs_to_finish(dagster_home: Path, dagster_url: str, timeout: float = 60.0) -> None:
+    """A row is terminal a moment before its run ends: wait for the runs, so stopping the demo does not
+    cut one short (it would show as failed in the UI)."""
+    import dagster as dg
+
+    os.environ["DAGSTER_PG_URL"] = dagster_url
+    busy = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+            dg.DagsterRunStatus.STARTED]
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        deadline = time.monotonic() + timeout
+        while instance.get_runs_count(dg.RunsFilter(statuses=busy)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+
 def results_table(samples: list[Sample], rows: dict, invalid_count: int) -> tuple[str, bool]:
     """The table printed at the end, and whether every request came out as expected."""
     header = f"{'request':>10}  {'case':<32} {'IIN':<14} {'status':<10} {'verdict':<8} {'errors':<34} {'sec':>6}  ok"
@@ -277,6 +291,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         log(f"produced {len(values)} events to {TOPIC}")
 
         rows = wait_for_results(store, samples, processes, args.timeout, log)
+        wait_for_runs_to_finish(dagster_home, dagster_url)
         table, all_ok = results_table(samples, rows, len(store.invalid_events()))
         print(table, flush=True)
         print(f"\nverdicts are in {database_url.split('@')[-1]} table ocr_requests", flush=True)

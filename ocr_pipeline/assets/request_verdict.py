@@ -63,7 +63,13 @@ class VerificationRequest(dg.Config):
 
 
 class RequestFailed(dg.Failure):
-    """A failure already recorded on the request's row."""
+    """A failure already recorded on the request's row (never retried in the run: the download has
+    retried already, or only an analyst can fix the cause)."""
+
+
+# Anything else that fails the step (a database restart outlasting the store's own retries, a broken
+# connection in the middle of a write) is retried in the same run, from the download.
+TRANSIENT_FAILURE_RETRIES = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
 
 @contextmanager
@@ -114,7 +120,9 @@ def _download(
     except S3DownloadError as error:
         message = f"S3 download failed: {error}"
         store.mark_failed(event.request_id, message, run_id=context.run_id)
-        raise RequestFailed(description=message, metadata={"request_id": event.request_id}) from error
+        raise RequestFailed(
+            description=message, metadata={"request_id": event.request_id}, allow_retries=False
+        ) from error
     finally:
         timings["download"] = time.perf_counter() - started
     if obj.etag:
@@ -126,6 +134,7 @@ def _download(
     group_name="requests",
     kinds={"python", "postgres"},
     io_manager_key="verdict_io_manager",
+    retry_policy=TRANSIENT_FAILURE_RETRIES,
     description="The verdict of one loan-deferral request (one run per request; rows in ocr_requests).",
 )
 def request_verdict(
