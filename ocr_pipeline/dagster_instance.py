@@ -3,12 +3,14 @@
 Every process of the deployment (daemon, webserver, code server, run workers) imports this module when
 it loads its instance, because ``dagster.yaml`` names :class:`PooledPostgresStorage`.
 
-**Pooled storage.** ``dagster_postgres`` opens a new database connection for every statement (a ``NullPool``), except in
-the webserver. A run writes about twenty events and the daemon polls several tables a second, so
-most of the CPU that Dagster spent around a document went into connecting (Postgres forks a backend
-per connection). ``dagster.yaml`` names :class:`PooledPostgresStorage` instead: the same storage,
-whose three parts keep a few connections open per process, checked before use (``pool_pre_ping``)
-so that a restarted database costs a reconnect, not a failed statement.
+**Pooled storage.** ``dagster_postgres`` opens a new database connection for every statement (a
+``NullPool``), except in the webserver. A run writes about twenty events and the daemon polls several
+tables a second, so most of the CPU that Dagster spent around a document went into connecting
+(Postgres forks a backend per connection). :class:`PooledPostgresStorage` is the same storage, whose
+three parts keep a few connections open per process, checked before use (``pool_pre_ping``) so that a
+restarted database costs a reconnect, not a failed statement.
+
+**Sensor loop.** See :func:`shorten_sensor_loop`, called when this module is imported.
 """
 
 from __future__ import annotations
