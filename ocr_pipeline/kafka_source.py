@@ -92,14 +92,11 @@ class KafkaSettings:
         message instead of an SSL error deep in kafka-python)."""
         if not self.ssl_cafile:
             return
-        try:
-            with open(self.ssl_cafile, "rb") as f:
-                head = f.read(1 << 20)
-        except OSError as error:
-            raise ValueError(f"KAFKA_SSL_CAFILE (ssl_cafile) {self.ssl_cafile!r} cannot be read: "
-                             f"{error.strerror or error}") from None
-        if b"-----BEGIN CERTIFICATE-----" not in head:
-            raise ValueError(f"KAFKA_SSL_CAFILE (ssl_cafile) {self.ssl_cafile!r} holds no PEM certificate")
+        from .pem import pem_file_problem
+
+        problem = pem_file_problem(self.ssl_cafile)
+        if problem:
+            raise ValueError(f"KAFKA_SSL_CAFILE (ssl_cafile) {self.ssl_cafile!r} {problem}")
 
     def bootstrap_list(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]

@@ -125,14 +125,11 @@ def tls_verification(settings: S3Settings) -> Any:
         variable, path = "AWS_CA_BUNDLE", os.environ["AWS_CA_BUNDLE"].strip()
     else:
         return None if settings.verify_tls else False
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 20)
-    except OSError as error:
-        raise S3ConfigurationError(f"{variable}: the CA bundle {path!r} cannot be read: "
-                                   f"{error.strerror or error}") from None
-    if b"-----BEGIN CERTIFICATE-----" not in head:
-        raise S3ConfigurationError(f"{variable}: {path!r} holds no PEM certificate")
+    from .pem import pem_file_problem
+
+    problem = pem_file_problem(path)
+    if problem:
+        raise S3ConfigurationError(f"{variable}: the CA bundle {path!r} {problem}")
     return path
 
 
