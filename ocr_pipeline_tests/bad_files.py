@@ -26,6 +26,7 @@ from PIL import Image
 
 from ocr_pipeline.engine.models import Applicant, ErrorCode
 from ocr_pipeline_tests import engine_pages as pages
+from ocr_pipeline_tests.engine_pages import pdf_from_objects
 
 APPLICANT = Applicant(iin="960125400124", last_name="Жармағанбетова", first_name="Әлия", second_name="Серікқызы")
 """The person ``engine_pages.render_page()`` names (its line ``KNOWN_LINE`` and its IIN line)."""
@@ -67,21 +68,6 @@ def _half(data: bytes) -> bytes:
 
 
 # ------------------------------------------------------------------------------------ hand-written PDFs
-
-def pdf_from_objects(objects: list[bytes], root: int = 1, trailer_extra: bytes = b"") -> bytes:
-    """A PDF file from object bodies numbered 1..n, with a correct cross-reference table."""
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, root, trailer_extra, xref)
-    return bytes(out)
-
 
 def _stream(dictionary: bytes, data: bytes) -> bytes:
     return b"<< %s /Length %d >>\nstream\n" % (dictionary, len(data)) + data + b"\nendstream"

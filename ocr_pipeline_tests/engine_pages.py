@@ -211,6 +211,21 @@ def _rc4(key: bytes, data: bytes) -> bytes:
     return bytes(out)
 
 
+def pdf_from_objects(objects: list[bytes], root: int = 1, trailer_extra: bytes = b"") -> bytes:
+    """A PDF file from object bodies numbered 1..n, with a correct cross-reference table."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, root, trailer_extra, xref)
+    return bytes(out)
+
+
 def encrypted_pdf(user_password: str = "secret", owner_password: str = "owner") -> bytes:
     """A one-page PDF encrypted with the standard security handler (RC4 40-bit, revision 2).
 
@@ -240,17 +255,8 @@ def encrypted_pdf(user_password: str = "secret", owner_password: str = "owner") 
         b"<< /Filter /Standard /V 1 /R 2 /O <" + owner_entry.hex().encode() + b"> /U <"
         + user_entry.hex().encode() + b"> /P %d >>" % permissions,
     ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += (b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 6 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n"
-            % (len(objects) + 1, file_id.hex().encode(), file_id.hex().encode(), xref))
-    return bytes(out)
+    file_ids = b"[<%s> <%s>]" % (file_id.hex().encode(), file_id.hex().encode())
+    return pdf_from_objects(objects, trailer_extra=b"/Encrypt 6 0 R /ID %s " % file_ids)
 
 
 # ------------------------------------------------------------------------------------------- images
