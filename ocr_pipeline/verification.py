@@ -1,7 +1,7 @@
-"""The engine calls every path shares (the per-request ops, the prefix backfill, the re-check job).
+"""The engine calls every path shares (the per-request asset, the prefix backfill, the re-check job).
 
-``read_document_bytes`` and ``decide`` are the two halves the ``request_verdict`` ops run in separate
-steps; the batch paths read a document once and decide for each of its requests. Plain Python, no Dagster.
+``read_document_bytes`` and ``decide`` are two halves: the batch paths read a document once and decide
+for each of its requests. Plain Python, no Dagster.
 """
 
 from __future__ import annotations
