@@ -304,16 +304,17 @@ def _read(image: np.ndarray, rotation: int, page_number: int, settings: EngineSe
 def engine_versions() -> dict[str, str]:
     """Versions of the engine's parts: Tesseract, OpenCV, pypdfium2/PDFium, Pillow, this package.
 
-    Computed once per process (Tesseract's version needs a subprocess); each call returns a fresh copy.
+    Computed once per process and OCR path (the command's version needs a subprocess); each call returns a
+    fresh copy.
     """
-    return dict(_engine_versions())
+    return dict(_engine_versions(in_process_ocr()))
 
 
-@functools.lru_cache(maxsize=1)
-def _engine_versions() -> tuple[tuple[str, str], ...]:
+@functools.lru_cache(maxsize=2)
+def _engine_versions(in_process: bool) -> tuple[tuple[str, str], ...]:
     versions = {"ocr_pipeline": _package_version()}
     try:
-        if in_process_ocr():
+        if in_process:
             import tesserocr
 
             versions["tesseract"] = tesserocr.tesseract_version().split()[1] + " (tesserocr "
