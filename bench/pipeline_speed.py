@@ -218,8 +218,9 @@ def process_kind(process) -> str:
     return "other"
 
 
-class MemorySampler:
-    """Samples the RSS of every descendant of this process; peaks per kind, per phase."""
+class ProcessSampler:
+    """Samples every descendant of this process (and the machine's Postgres server processes): peak RSS
+    per kind and CPU seconds per kind, per phase."""
 
     def __init__(self, interval: float = 0.2):
         import psutil
@@ -228,12 +229,14 @@ class MemorySampler:
         self.interval = interval
         self.peaks: dict[str, float] = defaultdict(float)
         self.phase_peaks: dict[str, dict[str, float]] = {}
+        self.phase_cpu: dict[str, dict[str, float]] = {}
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (kind, CPU seconds at the last sample)
         self._kinds: dict[int, str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> "MemorySampler":
+    def start(self) -> "ProcessSampler":
         self._thread.start()
         return self
 
@@ -258,32 +261,55 @@ class MemorySampler:
                 continue
         return out
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+    def _processes(self) -> list:
+        children = self._psutil.Process().children(recursive=True)
+        mine = {process.pid for process in children}
+        for process in self._psutil.process_iter(["name"]):
+            if process.info["name"] == "postgres" and process.pid not in mine:
+                self._kinds.setdefault(process.pid, "postgres (server)")
+                children.append(process)
+        return children
+
+    def _sample(self) -> None:
+        try:
+            processes = self._processes()
+        except self._psutil.Error:
+            return
+        for process in processes:
             try:
-                children = self._psutil.Process().children(recursive=True)
+                kind = self._kind(process)
+                with process.oneshot():
+                    rss = process.memory_info().rss / 2**20
+                    times = process.cpu_times()
             except self._psutil.Error:
                 continue
-            for process in children:
-                try:
-                    kind = self._kind(process)
-                    rss = process.memory_info().rss / 2**20
-                except self._psutil.Error:
-                    continue
-                with self._lock:
-                    if rss > self.peaks[kind]:
-                        self.peaks[kind] = rss
+            with self._lock:
+                self._cpu[process.pid] = (kind, times.user + times.system)
+                if rss > self.peaks[kind]:
+                    self.peaks[kind] = rss
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
 
     @contextlib.contextmanager
     def phase(self, name: str):
-        """Peaks seen while the block runs are kept as ``phase_peaks[name]``."""
+        """Peaks seen while the block runs are kept as ``phase_peaks[name]``, the CPU seconds each kind
+        used as ``phase_cpu[name]`` (a process that ended between two samples loses its last 0.2 s)."""
+        self._sample()
         with self._lock:
             self.peaks = defaultdict(float)
+            before = dict(self._cpu)
         try:
             yield
         finally:
+            self._sample()
             with self._lock:
                 self.phase_peaks[name] = dict(self.peaks)
+                used: dict[str, float] = defaultdict(float)
+                for pid, (kind, seconds) in self._cpu.items():
+                    used[kind] += seconds - before.get(pid, (kind, 0.0))[1]
+                self.phase_cpu[name] = dict(used)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -379,7 +405,7 @@ class Bench:
         self.compared = 0
         self.incomplete: list[str] = []
         self.rows: list[Row] = []
-        self.sampler = MemorySampler().start()
+        self.sampler = ProcessSampler().start()
         self.stack.callback(self.sampler.stop)
         self.daemon = None
         self.notes: list[str] = []
@@ -708,6 +734,13 @@ class Bench:
             run_id = self._launch("backfill_prefix", tags={"dagster/partition": prefix})
             record = self._wait_run(run_id, "backfill_prefix")
         rows = self._fetch_rows(list(doc_of))
+        report_seconds = None
+        with self.deployment.instance() as instance:
+            from dagster import AssetKey
+
+            materialization = instance.get_latest_materialization_event(AssetKey("prefix_backfill"))
+            if materialization is not None and materialization.run_id == run_id:
+                report_seconds = materialization.asset_materialization.metadata["seconds"].value
         if record is None or record.dagster_run.status != DagsterRunStatus.SUCCESS or len(rows) != len(doc_of):
             self.incomplete.append(f"backfill: run {run_id} ended "
                                    f"{record.dagster_run.status.value if record else 'never'} with "
@@ -721,6 +754,7 @@ class Bench:
                   self.sampler.phase_peaks["backfill"].get("run worker"),
                   detail={"launch to start s": round((record.start_time or created) - created, 1) if record else None,
                           "run s": round(end - (record.start_time or created), 1) if record else None,
+                          "in backfill_prefix s": report_seconds,
                           "verdicts": dict(Counter(_outcome_label(r) for r in rows.values()))})
         self._judge(row, getattr(self, "peer", None), TARGETS["backfill"], "peer")
         self._add(row)
@@ -871,6 +905,15 @@ def render_report(bench: Bench, facts: list[str], elapsed: float) -> str:
     for phase, peaks in bench.sampler.phase_peaks.items():
         shown = ", ".join(f"{kind} {mb:.0f}" for kind, mb in sorted(peaks.items()) if kind != "gone")
         lines.append(f"  {phase}: {shown}")
+    lines += ["", "CPU seconds per document by process kind and phase (the Postgres server: all its processes):"]
+    documents = {row.name: row.docs for row in bench.rows}
+    for phase, used in bench.sampler.phase_cpu.items():
+        count = documents.get(phase) or 0
+        if not count:
+            continue
+        shown = ", ".join(f"{kind} {seconds / count:.3f}" for kind, seconds in
+                          sorted(used.items(), key=lambda item: -item[1]) if kind != "gone" and seconds > 0.005 * count)
+        lines.append(f"  {phase}: total {sum(used.values()) / count:.3f} = {shown}")
     lines += [f"- {note}" for note in bench.notes]
     return "\n".join(lines)
 

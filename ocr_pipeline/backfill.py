@@ -16,10 +16,10 @@ always gets the same id, so a re-run updates the same row.
 Idempotence: a document whose rows are all ``completed`` on the same ETag with the same engine versions
 is skipped without being downloaded; anything else is verified again (a new attempt: retry_count + 1).
 
-Parallelism: the documents of a batch are verified by ``workers`` threads (default: one per core).
-Tesseract (in-process), OpenCV and the S3 and Postgres clients release the GIL for their work, so
-threads use the cores without a process pool; each thread reports into its own ``BatchReport``, merged
-in listing order.
+Parallelism: the documents of a batch are verified by ``workers`` threads (default: one per core), each
+downloading and writing rows itself and handing the reading and deciding to one of ``workers`` engine
+processes (``engine_processes``): the Python parts of the engine hold the GIL, so threads alone do not
+use the cores. Each thread reports into its own ``BatchReport``, merged in listing order.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ from typing import Any, Callable, Iterator, Optional
 
 from .engine.iin import mask_iin
 from .engine.models import DocumentError, ErrorCode, error_entry
+from .engine_processes import EngineProcesses
 from .events import InvalidEvent, RequestEvent
 from .store import COMPLETED, DOWNLOADING, PROCESSING, VerdictStore, event_from_row
-from .verification import ENGINE_SETTINGS, current_engine_versions, decide, read_document_bytes
+from .verification import ENGINE_SETTINGS, current_engine_versions, read_and_decide, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,8 @@ def _read_sidecar(client: Any, bucket: str, key: str) -> dict[str, Any]:
 
 
 class BatchVerifier:
-    """Downloads, reads and decides documents for their requests, writing each verdict to the store."""
+    """Downloads, reads and decides documents for their requests, writing each verdict to the store.
+    With ``engine`` the reading and deciding run in its processes, else in the calling thread."""
 
     def __init__(
         self,
@@ -200,7 +202,9 @@ class BatchVerifier:
         download_attempts: int = 4,
         preview_prefix: str = "",
         logger: Any = log,
+        engine: Optional[EngineProcesses] = None,
     ):
+        self.engine = engine
         self.preview_prefix = preview_prefix
         self.client = client
         self.bucket = bucket
@@ -267,16 +271,19 @@ class BatchVerifier:
             self.store.start_attempt(target.event.request_id, self.run_id, PROCESSING)
             if obj is not None and obj.etag:
                 self.store.save_document_etag(target.event.request_id, obj.etag)
+        data, error = None, None
         if download_error is not None:
-            pages, error = [], (download_error.code.value, download_error.message)
+            error = (download_error.code.value, download_error.message)
         else:
-            pages, error = read_document_bytes(obj.data, timings)
-        for target in targets:
-            verdict = decide(pages, error, target.event.applicant(), timings)
+            data = obj.data
+        arguments = (data, error, [target.event.applicant() for target in targets], timings,
+                     bool(self.preview_prefix))
+        results = self.engine.call(read_and_decide, *arguments) if self.engine else read_and_decide(*arguments)
+        for target, (verdict, preview) in zip(targets, results):
             self.store.save_verdict(target.event.request_id, verdict, self.run_id)
             report.requests_written += 1
-            if self.preview_prefix and obj is not None and any(page.words for page in pages):
-                self._upload_preview(obj.data, pages, verdict, target.event, report)
+            if preview is not None:
+                self._upload_preview(preview, target.event, report)
             report.by_source[target.source] += 1
             report.by_verdict[str(bool(verdict.verdict)).lower()] += 1
             for code in verdict.error_codes:
@@ -288,16 +295,13 @@ class BatchVerifier:
         report.verified += 1
 
 
-    def _upload_preview(self, data: bytes, pages: list, verdict: Any, event: RequestEvent,
-                        report: BatchReport) -> None:
-        from .preview import make_preview, preview_key
+    def _upload_preview(self, image: bytes, event: RequestEvent, report: BatchReport) -> None:
+        from .preview import preview_key
 
         try:
-            _, image = make_preview(data, pages, verdict, event.applicant(), ENGINE_SETTINGS)
-            if image is not None:
-                self.client.put_object(Bucket=self.bucket, Body=image, ContentType="image/jpeg",
-                                       Key=preview_key(self.preview_prefix, event.s3_path, event.request_id))
-                report.previews += 1
+            self.client.put_object(Bucket=self.bucket, Body=image, ContentType="image/jpeg",
+                                   Key=preview_key(self.preview_prefix, event.s3_path, event.request_id))
+            report.previews += 1
         except Exception as error:  # a preview is an extra: never fails the verdict
             self.logger.warning("request %s: no preview: %s", event.request_id, type(error).__name__)
 
@@ -320,8 +324,10 @@ def backfill_prefix(
     documents at once (0: one per core)."""
     started = clock()
     report = BatchReport(prefix=prefix)
+    workers = workers or os.cpu_count() or 1
+    engine_processes = EngineProcesses(workers, warm_up=warm_up).start()
     verifier = BatchVerifier(client, bucket, store, run_id, download_attempts=download_attempts,
-                             preview_prefix=preview_prefix, logger=logger)
+                             preview_prefix=preview_prefix, logger=logger, engine=engine_processes)
     listed = list(list_prefix(client, bucket, prefix))
     report.objects_listed = len(listed)
     keys = {item.key for item in listed}
@@ -346,8 +352,9 @@ def backfill_prefix(
             _verify_unregistered(client, bucket, item, sidecars, verifier, part)
         return part
 
-    pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="backfill")
-    with pool:
+    # two threads per engine process: one downloads and writes rows while the other's document is read
+    pool = ThreadPoolExecutor(max_workers=2 * workers, thread_name_prefix="backfill")
+    with engine_processes, pool:
         for batch_start in range(0, len(documents), batch_size):
             batch = documents[batch_start: batch_start + batch_size]
             rows_by_key = store.rows_by_s3_path([item.key for item in batch])

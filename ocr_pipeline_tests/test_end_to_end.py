@@ -260,3 +260,54 @@ def test_daemon_restart_in_the_middle_of_a_batch_processes_every_event_once(depl
     with deployment.instance() as instance:
         for rid in ids:
             assert len(_runs_by_request(instance, rid)) == 1, rid
+
+
+def test_a_prefix_backfill_launched_by_an_analyst_runs_on_the_run_workers(deployment, s3_server):
+    """``dagster job launch`` (what the UI's launchpad does): queued, launched by the daemon onto a run
+    worker (a daemonic Celery pool process), which reads the documents in engine processes of its own."""
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    from ocr_pipeline.assets.prefix_backfill import DOCUMENT_PREFIXES
+    from ocr_pipeline_tests.dagster_fixtures import REPO_ROOT
+
+    prefix = f"archive-{uuid.uuid4().hex[:6]}/"
+    documents = {  # key -> (applicant, document about whom)
+        prefix + "Приказ - Иванова.png": ("ivanova", _document("ivanova", "childcare_order", seed=21)),
+        prefix + "Анықтама - Ахметов.png": ("akhmetov", _document("akhmetov", "employment_certificate", seed=22)),
+        prefix + "Справка - Петренко.png": ("smirnov", _document("petrenko", "employment_certificate", seed=23)),
+    }
+    ids = {}
+    for key, (applicant_key, data) in documents.items():
+        _upload(s3_server, deployment.bucket, key, data)
+        applicant = docgen.PEOPLE[applicant_key].applicant()
+        ids[key] = new_request_id()
+        sidecar = {"request_id": ids[key], "iin": applicant.iin, "last_name": applicant.last_name,
+                   "first_name": applicant.first_name, "second_name": applicant.second_name}
+        _upload(s3_server, deployment.bucket, key + ".json", json.dumps(sidecar, ensure_ascii=False).encode())
+    with deployment.instance() as instance:
+        instance.add_dynamic_partitions(DOCUMENT_PREFIXES, [prefix])
+    run_id = str(uuid.uuid4())
+    launch = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "job", "launch", "-w", str(REPO_ROOT / "workspace.yaml"),
+         "-j", "backfill_prefix", "--run-id", run_id, "--tags", json.dumps({"dagster/partition": prefix})],
+        env=deployment.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert launch.returncode == 0, launch.stderr[-3000:]
+
+    with running_daemon(deployment.env, deployment.log_dir / "daemon.log") as daemon, \
+            deployment.instance() as instance:
+        finished = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+        wait_for(lambda: instance.get_run_by_id(run_id).status in finished, DAEMON_START_TIMEOUT + PROCESSING_TIMEOUT,
+                 what="the backfill run", on_timeout=lambda: daemon.log_tail(60))
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS, daemon.log_tail(80)
+        materialization = instance.get_latest_materialization_event(dg.AssetKey("prefix_backfill"))
+        metadata = materialization.asset_materialization.metadata
+        assert metadata["verified"].value == 3 and metadata["failed"].value == 0, metadata
+
+    rows = {key: deployment.store.get(rid) for key, rid in ids.items()}
+    verdicts = {key.removeprefix(prefix): (row["status"], row["verdict"]) for key, row in rows.items()}
+    assert verdicts == {"Приказ - Иванова.png": ("completed", True), "Анықтама - Ахметов.png": ("completed", True),
+                        "Справка - Петренко.png": ("completed", False)}, rows
+    assert all(row["run_id"] == run_id for row in rows.values())
