@@ -16,6 +16,9 @@ at 127.0.0.1:5432, Redis for the run workers), and these rows:
 - ``backfill``: the same documents (with sidecars) under a fresh S3 prefix, registered with the
   ``register_prefix`` job and verified by a ``backfill_prefix`` run, both launched the way an analyst
   does (``dagster job launch``: queued, then launched by the daemon).
+  ``backfill-N`` (``--backfill-docs``, default 200): the set repeated to N documents, against
+  ``peer-N``, the peer consumers on the same N events: backfills are large, and a run's first seconds
+  (launch, starting its engine processes) weigh on a small one.
 - ``lowload``: events one every few seconds through the product: latency minus the document's own
   processing time (``processing_time_seconds`` of its row), sensor interval included.
 - ``scale-N``: bursts of N events through the product (documents reused with new request ids when N
@@ -590,6 +593,11 @@ class Bench:
                              on_timeout=tails)
             with self.sampler.phase("peer"):
                 outcome = self.send_events(self.peer_topic, self.documents, alive, "peer", on_timeout=tails)
+            large = self.args.backfill_docs
+            if large:
+                with self.sampler.phase(f"peer-{large}"):
+                    large_outcome = self.send_events(self.peer_topic, self._cycle(large), alive, f"peer-{large}",
+                                                     on_timeout=tails)
         finally:
             for process in processes:
                 if process.poll() is None:
@@ -607,6 +615,9 @@ class Bench:
         if floor is not None:
             self._judge(self.peer, floor, TARGETS["peer"], "floor")
         self._add(self.peer)
+        if large:
+            self.peer_large = self._event_row(f"peer-{large}", large_outcome, f"peer-{large}", "peer consumer")
+            self._add(self.peer_large)
 
     def start_product(self) -> None:
         """The deployment's processes, started only by the test fixtures' function (daemon, run workers)."""
@@ -713,15 +724,17 @@ class Bench:
                       passed=growth <= TARGETS["leak"], detail=detail)
         self._add(row)
 
-    def run_backfill(self) -> None:
+    def run_backfill(self, documents: list[BenchDocument], name: str, base: Optional[Row]) -> None:
+        """``documents`` under a fresh prefix (with sidecars), one ``backfill_prefix`` run; row ``name``
+        compared with ``base`` (the peer on the same documents)."""
         from dagster import DagsterRunStatus
 
         prefix = f"backfill-{uuid.uuid4().hex[:8]}/"
         client = self.s3.client()
         doc_of = {}
-        for document in self.documents:
+        for position, document in enumerate(documents):
             request_id = next(self.ids)
-            key = prefix + document.key
+            key = prefix + f"{position:04d}/" + document.key
             doc_of[request_id] = document.index
             client.put_object(Bucket=self.bucket, Key=key, Body=Path(document.path).read_bytes())
             sidecar = dict(document.applicant, request_id=request_id)
@@ -730,7 +743,7 @@ class Bench:
         register = self._launch("register_prefix",
                                 config={"ops": {"add_prefix_partition": {"config": {"prefix": prefix}}}})
         self._wait_run(register, "register_prefix")
-        with self.sampler.phase("backfill"):
+        with self.sampler.phase(name):
             run_id = self._launch("backfill_prefix", tags={"dagster/partition": prefix})
             record = self._wait_run(run_id, "backfill_prefix")
         rows = self._fetch_rows(list(doc_of))
@@ -742,21 +755,21 @@ class Bench:
             if materialization is not None and materialization.run_id == run_id:
                 report_seconds = materialization.asset_materialization.metadata["seconds"].value
         if record is None or record.dagster_run.status != DagsterRunStatus.SUCCESS or len(rows) != len(doc_of):
-            self.incomplete.append(f"backfill: run {run_id} ended "
+            self.incomplete.append(f"{name}: run {run_id} ended "
                                    f"{record.dagster_run.status.value if record else 'never'} with "
                                    f"{len(rows)}/{len(doc_of)} rows")
-        self._compare("backfill", rows, doc_of)
+        self._compare(name, rows, doc_of)
         created = record.create_timestamp.timestamp() if record else time.time()
         end = (record.end_time if record and record.end_time else time.time())
         latencies = [row["completed_at"].timestamp() - created for row in rows.values() if row["completed_at"]]
-        row = Row("backfill", len(rows), len(rows) / (end - created) if end > created else None,
+        row = Row(name, len(rows), len(rows) / (end - created) if end > created else None,
                   percentile(latencies, 50), percentile(latencies, 95),
-                  self.sampler.phase_peaks["backfill"].get("run worker"),
+                  self.sampler.phase_peaks[name].get("run worker"),
                   detail={"launch to start s": round((record.start_time or created) - created, 1) if record else None,
                           "run s": round(end - (record.start_time or created), 1) if record else None,
                           "in backfill_prefix s": report_seconds,
                           "verdicts": dict(Counter(_outcome_label(r) for r in rows.values()))})
-        self._judge(row, getattr(self, "peer", None), TARGETS["backfill"], "peer")
+        self._judge(row, base, TARGETS["backfill"], base.name if base else "peer")
         self._add(row)
 
     def _launch(self, job: str, config: Optional[dict] = None, tags: Optional[dict] = None) -> str:
@@ -923,6 +936,10 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=40, help="documents in the set (default 40)")
     parser.add_argument("--rows", default=",".join(ALL_ROWS), help=f"comma-separated subset of {','.join(ALL_ROWS)}")
     parser.add_argument("--scale", default="50,200,1000", help="burst sizes of the scale rows")
+    parser.add_argument("--backfill-docs", type=int, default=200,
+                        help="a second backfill row (and its peer row) over this many documents, the set "
+                             "repeated: backfills are large, and the first seconds of a run weigh on a small "
+                             "one (0: none)")
     parser.add_argument("--lowload-events", type=int, default=10)
     parser.add_argument("--lowload-interval", type=float, default=4.0, help="seconds between low-load events")
     parser.add_argument("--sensor-interval", type=int, default=None,
@@ -938,6 +955,7 @@ def main() -> int:
     if args.quick:
         args.docs = min(args.docs, 7)
         args.scale = "8,16"
+        args.backfill_docs = min(args.backfill_docs, 16)
         args.lowload_events = min(args.lowload_events, 3)
         args.lowload_interval = min(args.lowload_interval, 3.0)
     args.scale = [int(s) for s in str(args.scale).split(",") if s.strip()]
@@ -945,6 +963,8 @@ def main() -> int:
     unknown = set(rows) - set(ALL_ROWS)
     if unknown:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    if "backfill" not in rows:
+        args.backfill_docs = 0
 
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="pipeline-speed-"))
@@ -969,7 +989,10 @@ def main() -> int:
                 if "lowload" in rows:
                     bench.run_lowload()
                 if "backfill" in rows:
-                    bench.run_backfill()
+                    bench.run_backfill(bench.documents, "backfill", getattr(bench, "peer", None))
+                    if args.backfill_docs:
+                        bench.run_backfill(bench._cycle(args.backfill_docs), f"backfill-{args.backfill_docs}",
+                                           getattr(bench, "peer_large", None))
                 if "scale" in rows:
                     bench.run_scale()
             facts.append(f"load average {os.getloadavg()[0]:.2f} at the end")
