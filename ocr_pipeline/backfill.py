@@ -16,10 +16,10 @@ always gets the same id, so a re-run updates the same row.
 Idempotence: a document whose rows are all ``completed`` on the same ETag with the same engine versions
 is skipped without being downloaded; anything else is verified again (a new attempt: retry_count + 1).
 
-Parallelism: the documents of a batch are verified by ``workers`` threads (default: one per core), each
-downloading and writing rows itself and handing the reading and deciding to one of ``workers`` engine
-processes (``engine_processes``): the Python parts of the engine hold the GIL, so threads alone do not
-use the cores. Each thread reports into its own ``BatchReport``, merged in listing order.
+Parallelism: ``workers`` engine processes (default: one per core; ``engine_processes``) read and decide
+the documents; two threads per process download them and write the rows, so a process has the next
+document as soon as it is free. The Python parts of the engine hold the GIL: threads alone did not use
+the cores. Each thread reports into its own ``BatchReport``, merged in listing order.
 """
 
 from __future__ import annotations

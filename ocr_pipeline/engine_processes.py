@@ -2,8 +2,8 @@
 time, so a run uses every core. Plain Python.
 
 Threads alone do not: the Python parts of the engine (preprocessing glue, name and IIN matching, the
-preview) hold the GIL, and measured, two threads on two cores reached 0.74x the throughput of two
-processes. The processes are spawned (never forked: the run worker that owns the pool has threads of
+preview) hold the GIL. Measured on 2 cores, a backfill with a thread per core reached 0.73-0.77x the
+throughput of the plain consumer service, with these processes 0.84-0.92x. The processes are spawned (never forked: the run worker that owns the pool has threads of
 its own) and import only the engine. A process that dies (killed, out of memory, a crash in a native
 library) breaks the pool: the pool is rebuilt and the call repeated once, so the documents that were in
 flight beside the one that killed it still get their verdicts; a document that kills a second process
@@ -49,8 +49,8 @@ class EngineProcessDied(RuntimeError):
 
 
 class EngineProcesses:
-    """Runs picklable engine calls in ``processes`` spawned worker processes (``call`` blocks, so call it
-    from as many threads as there are processes)."""
+    """Runs picklable engine calls in ``processes`` spawned worker processes (``call`` blocks: call it
+    from at least as many threads as there are processes)."""
 
     def __init__(self, processes: int = 0, warm_up: Optional[Callable[[], Any]] = None):
         self.processes = processes or os.cpu_count() or 1

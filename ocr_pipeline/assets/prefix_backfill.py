@@ -17,7 +17,7 @@ document_prefixes = dg.DynamicPartitionsDefinition(name=DOCUMENT_PREFIXES)
 
 class BackfillConfig(dg.Config):
     """``batch_size``: documents joined to their rows per store query (progress is logged per batch);
-    ``workers``: documents verified at once (0: one per core of the run worker)."""
+    ``workers``: engine processes reading documents at once (0: one per core of the run worker)."""
 
     batch_size: int = 50
     workers: int = 0
