@@ -9,6 +9,7 @@ daemon and the run workers the dagster.yaml launcher needs), counts what happene
 from __future__ import annotations
 
 import contextlib
+import json
 import copy
 import os
 import re
@@ -771,3 +772,54 @@ def _processing_pool_process(instance: dg.DagsterInstance, store: VerdictStore, 
         if found and int(found.group(1)) in daemon.worker_pool_pids():
             return int(found.group(1))
     return None
+
+
+def test_an_engine_process_killed_mid_backfill_loses_no_document(s3_server, s3_bucket, pg_database_url):
+    """SIGKILL one of a backfill's engine processes while it reads: the pool is rebuilt, the documents
+    that were in flight are read again, every row ends ``completed`` and the report lists no failure."""
+    import psutil
+
+    from ocr_pipeline.backfill import backfill_prefix
+    from ocr_pipeline.store import VerdictStore
+
+    store = VerdictStore(pg_database_url)
+    store.ensure_schema()
+    client = s3_server.client()
+    people = [docgen.PEOPLE[key] for key in ("ivanova", "akhmetov", "smirnov", "kim")]
+    ids = {}
+    for index in range(8):
+        person = people[index % len(people)]
+        pages = [docgen.render_document("employment_certificate", person, seed=300 + index)] * (1 + index % 2)
+        key = f"engine-kill/{index:02d}.pdf"
+        client.put_object(Bucket=s3_bucket, Key=key, Body=docgen.to_pdf(pages, text_layer=False))
+        applicant = person.applicant()
+        ids[key] = new_request_id()
+        sidecar = {"request_id": ids[key], "iin": applicant.iin, "last_name": applicant.last_name,
+                   "first_name": applicant.first_name, "second_name": applicant.second_name}
+        client.put_object(Bucket=s3_bucket, Key=key + ".json", Body=json.dumps(sidecar, ensure_ascii=False).encode())
+
+    def engine_processes() -> list:
+        return [p for p in psutil.Process().children(recursive=True)
+                if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())]
+
+    outcome: dict = {}
+    runner = threading.Thread(target=lambda: outcome.update(
+        report=backfill_prefix(client, s3_bucket, "engine-kill/", store, "engine-kill-run", workers=2)))
+    runner.start()
+    wait_for(lambda: any((store.get(rid) or {}).get("status") == "completed" for rid in ids.values()), 300,
+             interval=0.1, what="the first verdict of the backfill")
+    victims = engine_processes()
+    assert victims, "no engine process to kill"
+    os.kill(victims[0].pid, signal.SIGKILL)
+    runner.join(600)
+    report = outcome.get("report")
+    rows = {key: store.get(rid) for key, rid in ids.items()}
+    lost = [key for key, row in rows.items() if row is None or row["status"] != "completed"]
+    note = (f"8 scanned PDFs, 2 engine processes, one killed after the first verdict; report verified "
+            f"{report.verified if report else '?'}, failed {len(report.failed) if report else '?'}")
+    record_fault("Backfill engine process SIGKILL mid-batch", len(ids), lost=len(lost),
+                 crashed=int(report is None), note=note)
+    assert report is not None and not report.failed and report.verified == 8, report
+    assert not lost, lost
+    assert all(row["verdict"] is True for row in rows.values()), rows
+    assert not engine_processes(), "engine processes left after the backfill"
