@@ -29,6 +29,7 @@ _SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _START_FROM = ("earliest", "latest")
 _POLL_SLICE_SECONDS = 0.1
+_last_committed: dict[tuple[str, str, str], dict[int, int]] = {}  # (servers, topic, group) -> offsets
 
 
 class KafkaUnavailable(RuntimeError):
@@ -222,9 +223,14 @@ def commit_offsets(settings: KafkaSettings, offsets: Mapping[int, int]) -> None:
     """Commit ``{partition: next offset}`` to ``settings.group_id`` without joining the group.
 
     For lag monitoring only: broker failures are logged, never raised (a CA file that cannot be read
-    is a configuration error: ``ValueError``).
+    is a configuration error: ``ValueError``). Offsets this process already committed for the group
+    are not committed again (an idle sensor ticks every second with the same cursor).
     """
     if not offsets:
+        return
+    group = (settings.bootstrap_servers, settings.topic, settings.group_id)
+    wanted = {int(p): int(o) for p, o in offsets.items()}
+    if _last_committed.get(group) == wanted:
         return
     from kafka import TopicPartition
     from kafka.structs import OffsetAndMetadata
@@ -238,6 +244,7 @@ def commit_offsets(settings: KafkaSettings, offsets: Mapping[int, int]) -> None:
         consumer.commit({TopicPartition(settings.topic, int(p)): OffsetAndMetadata(int(o), "", -1)
                          for p, o in offsets.items()}, timeout_ms=settings.request_timeout_ms)
         log.debug("committed %s to group %s", dict(offsets), settings.group_id)
+        _last_committed[group] = wanted
     except Exception as exc:
         log.warning("offsets of %s not committed to group %s: %s: %s", settings.topic, settings.group_id,
                     type(exc).__name__, exc)

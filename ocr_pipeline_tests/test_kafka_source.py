@@ -206,3 +206,18 @@ def test_settings_validate_and_map_to_kafka_python():
             KafkaSettings(**{"bootstrap_servers": "b:1", "topic": "t", **bad})
     with pytest.raises(ValueError):
         fetch_batch(KafkaSettings("b:1", "t"), {}, max_records=0, time_budget_seconds=1)
+
+
+def test_an_unchanged_cursor_is_not_committed_again(settings, monkeypatch):
+    """An idle sensor ticks every second with the same cursor: one commit, not one a tick."""
+    from ocr_pipeline import kafka_source
+
+    opened = []
+    real_open = kafka_source._open_consumer
+    monkeypatch.setattr(kafka_source, "_open_consumer", lambda s: opened.append(1) or real_open(s))
+    produce_events(settings, [b"a", b"b"], partition=0)
+    for _ in range(3):
+        commit_offsets(settings, {0: 2})
+    assert len(opened) == 1 and committed_offsets(settings)[0] == 2
+    commit_offsets(settings, {0: 1})  # moved (a cursor reset by hand): committed
+    assert len(opened) == 3 and committed_offsets(settings)[0] == 1  # committed_offsets opens one too
