@@ -19,7 +19,9 @@ is skipped without being downloaded; anything else is verified again (a new atte
 Parallelism: ``workers`` engine processes (default: one per core; ``engine_processes``) read and decide
 the documents; two threads per process download them and write the rows, so a process has the next
 document as soon as it is free. The Python parts of the engine hold the GIL: threads alone did not use
-the cores. Each thread reports into its own ``BatchReport``, merged in listing order.
+the cores. A batch's largest documents go first, and the next batch is queued before the current one
+is collected, so no core waits on the slowest document of a batch. Each document reports into its own
+``BatchReport``, merged in listing order.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ import json
 import logging
 import os
 import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
@@ -354,13 +356,29 @@ def backfill_prefix(
 
     # two threads per engine process: one downloads and writes rows while the other's document is read
     pool = ThreadPoolExecutor(max_workers=2 * workers, thread_name_prefix="backfill")
+
+    def submit(batch: list[ListedObject]) -> list[Future]:
+        rows_by_key = store.rows_by_s3_path([item.key for item in batch])
+        # the largest documents first, so that a batch ends on small ones rather than on one long PDF
+        # while the other processes wait; results are still merged in listing order
+        futures = {item.key: pool.submit(verify_one, item, rows_by_key.get(item.key, []))
+                   for item in sorted(batch, key=lambda item: -item.size)}
+        return [futures[item.key] for item in batch]
+
+    def collect(done: int, futures: list[Future]) -> None:
+        for future in futures:
+            report.add(future.result())
+        _log_progress(logger, prefix, done, len(documents), report, clock() - started)
+
     with engine_processes, pool:
+        in_flight: deque[tuple[int, list[Future]]] = deque()
         for batch_start in range(0, len(documents), batch_size):
             batch = documents[batch_start: batch_start + batch_size]
-            rows_by_key = store.rows_by_s3_path([item.key for item in batch])
-            for part in pool.map(lambda item: verify_one(item, rows_by_key.get(item.key, [])), batch):
-                report.add(part)
-            _log_progress(logger, prefix, batch_start + len(batch), len(documents), report, clock() - started)
+            in_flight.append((batch_start + len(batch), submit(batch)))
+            if len(in_flight) > 1:  # the next batch is queued before this one is collected: no pause
+                collect(*in_flight.popleft())
+        while in_flight:
+            collect(*in_flight.popleft())
     report.seconds = clock() - started
     logger.info("prefix %r done in %.1f s: %s", prefix, report.seconds, json.dumps(
         {"by_verdict": report.by_verdict, "by_error": report.by_error}, ensure_ascii=False))
