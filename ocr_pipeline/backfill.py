@@ -322,63 +322,67 @@ def backfill_prefix(
     logger: Any = log,
     clock: Callable[[], float] = time.perf_counter,
 ) -> BatchReport:
-    """Verify every document under ``prefix`` in one call (see the module docstring); ``workers``
-    documents at once (0: one per core)."""
+    """Verify every document under ``prefix`` in one call (see the module docstring) with ``workers``
+    engine processes (0: one per core)."""
     started = clock()
     report = BatchReport(prefix=prefix)
     workers = workers or os.cpu_count() or 1
     engine_processes = EngineProcesses(workers, warm_up=warm_up).start()
-    verifier = BatchVerifier(client, bucket, store, run_id, download_attempts=download_attempts,
-                             preview_prefix=preview_prefix, logger=logger, engine=engine_processes)
-    listed = list(list_prefix(client, bucket, prefix))
-    report.objects_listed = len(listed)
-    keys = {item.key for item in listed}
-    sidecars = {item.key for item in listed if item.key.endswith(SIDECAR_SUFFIX)}
-    documents = [item for item in listed if item.key not in sidecars]
-    report.documents = len(documents)
-    report.sidecars = sum(1 for key in sidecars if key[: -len(SIDECAR_SUFFIX)] in keys)
-    report.orphan_sidecars = len(sidecars) - report.sidecars
-    engine = current_engine_versions()
-    logger.info(
-        "prefix %r: %d objects listed, %d documents, %d sidecars", prefix, len(listed), len(documents),
-        report.sidecars,
-    )
-    def verify_one(item: ListedObject, rows: list[dict[str, Any]]) -> BatchReport:
-        part = BatchReport()
-        if _already_verified(rows, item.etag, engine):
-            part.skipped += 1
-        elif rows:
-            targets = [_Target(event_from_row(row), "registered", row) for row in rows]
-            verifier.verify(item.key, targets, part)
-        else:
-            _verify_unregistered(client, bucket, item, sidecars, verifier, part)
-        return part
+    try:
+        verifier = BatchVerifier(client, bucket, store, run_id, download_attempts=download_attempts,
+                                 preview_prefix=preview_prefix, logger=logger, engine=engine_processes)
+        listed = list(list_prefix(client, bucket, prefix))
+        report.objects_listed = len(listed)
+        keys = {item.key for item in listed}
+        sidecars = {item.key for item in listed if item.key.endswith(SIDECAR_SUFFIX)}
+        documents = [item for item in listed if item.key not in sidecars]
+        report.documents = len(documents)
+        report.sidecars = sum(1 for key in sidecars if key[: -len(SIDECAR_SUFFIX)] in keys)
+        report.orphan_sidecars = len(sidecars) - report.sidecars
+        engine = current_engine_versions()
+        logger.info(
+            "prefix %r: %d objects listed, %d documents, %d sidecars", prefix, len(listed), len(documents),
+            report.sidecars,
+        )
 
-    # two threads per engine process: one downloads and writes rows while the other's document is read
-    pool = ThreadPoolExecutor(max_workers=2 * workers, thread_name_prefix="backfill")
+        def verify_one(item: ListedObject, rows: list[dict[str, Any]]) -> BatchReport:
+            part = BatchReport()
+            if _already_verified(rows, item.etag, engine):
+                part.skipped += 1
+            elif rows:
+                targets = [_Target(event_from_row(row), "registered", row) for row in rows]
+                verifier.verify(item.key, targets, part)
+            else:
+                _verify_unregistered(client, bucket, item, sidecars, verifier, part)
+            return part
 
-    def submit(batch: list[ListedObject]) -> list[Future]:
-        rows_by_key = store.rows_by_s3_path([item.key for item in batch])
-        # the largest documents first, so that a batch ends on small ones rather than on one long PDF
-        # while the other processes wait; results are still merged in listing order
-        futures = {item.key: pool.submit(verify_one, item, rows_by_key.get(item.key, []))
-                   for item in sorted(batch, key=lambda item: -item.size)}
-        return [futures[item.key] for item in batch]
+        # two threads per engine process: one downloads and writes rows while the other's document is read
+        pool = ThreadPoolExecutor(max_workers=2 * workers, thread_name_prefix="backfill")
 
-    def collect(done: int, futures: list[Future]) -> None:
-        for future in futures:
-            report.add(future.result())
-        _log_progress(logger, prefix, done, len(documents), report, clock() - started)
+        def submit(batch: list[ListedObject]) -> list[Future]:
+            rows_by_key = store.rows_by_s3_path([item.key for item in batch])
+            # the largest documents first, so that a batch ends on small ones rather than on one long PDF
+            # while the other processes wait; results are still merged in listing order
+            futures = {item.key: pool.submit(verify_one, item, rows_by_key.get(item.key, []))
+                       for item in sorted(batch, key=lambda item: -item.size)}
+            return [futures[item.key] for item in batch]
 
-    with engine_processes, pool:
-        in_flight: deque[tuple[int, list[Future]]] = deque()
-        for batch_start in range(0, len(documents), batch_size):
-            batch = documents[batch_start: batch_start + batch_size]
-            in_flight.append((batch_start + len(batch), submit(batch)))
-            if len(in_flight) > 1:  # the next batch is queued before this one is collected: no pause
+        def collect(done: int, futures: list[Future]) -> None:
+            for future in futures:
+                report.add(future.result())
+            _log_progress(logger, prefix, done, len(documents), report, clock() - started)
+
+        with pool:
+            in_flight: deque[tuple[int, list[Future]]] = deque()
+            for batch_start in range(0, len(documents), batch_size):
+                batch = documents[batch_start: batch_start + batch_size]
+                in_flight.append((batch_start + len(batch), submit(batch)))
+                if len(in_flight) > 1:  # the next batch is queued before this one is collected: no pause
+                    collect(*in_flight.popleft())
+            while in_flight:
                 collect(*in_flight.popleft())
-        while in_flight:
-            collect(*in_flight.popleft())
+    finally:  # also when listing fails: idle engine processes would outlive the run in its worker
+        engine_processes.close()
     report.seconds = clock() - started
     logger.info("prefix %r done in %.1f s: %s", prefix, report.seconds, json.dumps(
         {"by_verdict": report.by_verdict, "by_error": report.by_error}, ensure_ascii=False))

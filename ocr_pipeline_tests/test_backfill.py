@@ -294,3 +294,20 @@ def test_reports_of_parallel_documents_add_up():
     assert total.by_verdict == Counter(true=2, false=1) and total.by_error == Counter(NAME_NOT_FOUND=1)
     assert total.failed == [{"key": "p/b"}] and total.unmatched == [{"key": "p/c"}]
     assert total.prefix == "p/" and total.documents == 3
+
+
+def test_a_listing_that_fails_leaves_no_engine_process_behind(pg_database_url):
+    """The engine processes start before the listing; an S3 error there must not leave them idle in the
+    run worker."""
+    import psutil
+
+    class UnlistableClient:
+        def get_paginator(self, name):
+            raise ConnectionError("S3 unreachable")
+
+    store = VerdictStoreResource(database_url=pg_database_url).get_store()
+    with pytest.raises(ConnectionError):
+        backfill_prefix(UnlistableClient(), "bucket", "p/", store, "run-unlistable")
+    engine_processes = [p for p in psutil.Process().children(recursive=True)
+                        if "spawn_main" in " ".join(p.cmdline())]
+    assert not engine_processes
