@@ -7,7 +7,8 @@ throughput of the plain consumer service, with these processes 0.84-0.92x. The p
 its own) and import only the engine. A process that dies (killed, out of memory, a crash in a native
 library) breaks the pool: the pool is rebuilt and the call repeated once, so the documents that were in
 flight beside the one that killed it still get their verdicts; a document that kills a second process
-fails with ``EngineProcessDied``.
+fails with ``EngineProcessDied``. As with any spawned process, a script that uses this pool must
+guard its main module (``if __name__ == "__main__":``): each process imports it.
 """
 
 from __future__ import annotations
