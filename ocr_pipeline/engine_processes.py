@@ -86,17 +86,14 @@ class EngineProcesses:
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(*args)`` in an engine process; its exception is raised here."""
-        for attempt in (1, 2):
+        for _ in range(2):
             pool = self._current()
             try:
                 return pool.submit(function, *args).result()
             except BrokenProcessPool as error:
                 self._replace(pool)
-                if attempt == 2:
-                    raise EngineProcessDied(
-                        f"the engine process died twice reading this document ({error})"
-                    ) from None
-        raise AssertionError("unreachable")
+                broken = error
+        raise EngineProcessDied(f"the engine process died twice reading this document ({broken})")
 
     def close(self) -> None:
         """Stop the processes (waits for running calls)."""

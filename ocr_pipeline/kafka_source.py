@@ -241,9 +241,9 @@ def commit_offsets(settings: KafkaSettings, offsets: Mapping[int, int]) -> None:
         log.warning("offsets of %s not committed to group %s: %s", settings.topic, settings.group_id, exc)
         return
     try:
-        consumer.commit({TopicPartition(settings.topic, int(p)): OffsetAndMetadata(int(o), "", -1)
-                         for p, o in offsets.items()}, timeout_ms=settings.request_timeout_ms)
-        log.debug("committed %s to group %s", dict(offsets), settings.group_id)
+        consumer.commit({TopicPartition(settings.topic, p): OffsetAndMetadata(o, "", -1)
+                         for p, o in wanted.items()}, timeout_ms=settings.request_timeout_ms)
+        log.debug("committed %s to group %s", wanted, settings.group_id)
         _last_committed[group] = wanted
     except Exception as exc:
         log.warning("offsets of %s not committed to group %s: %s: %s", settings.topic, settings.group_id,
