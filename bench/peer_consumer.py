@@ -2,11 +2,10 @@
 """The peer of the pipeline benchmark: the plain service a team would write without an orchestrator.
 
 A Kafka consumer loop in a consumer group (start one process per core): poll one event, validate it
-(``ocr_pipeline.events.parse_event``), download the document from S3 (``s3_download.download_object``),
-run the same engine calls as the ``request_verdict`` asset (``verification.read_document_bytes`` then
-``decide``; the evidence preview uploaded as the asset does), write the same ``ocr_requests`` row through
-``VerdictStore`` (``record_received``, ``start_attempt``, ``save_document_etag``, ``save_verdict`` or
-``mark_failed``), then commit the offset (at-least-once). Runs until SIGTERM/SIGINT.
+(``ocr_pipeline.flows.events.parse_event``), download the document from S3 (``adapters.s3.download_object``),
+go through the same stages as the ``request_verdict`` asset (``ocr_pipeline.flows.lifecycle``: record,
+download, read, decide, save the ``ocr_requests`` row, upload the evidence preview), then commit the
+offset (at-least-once). Runs until SIGTERM/SIGINT.
 
     .venv/bin/python bench/peer_consumer.py --bootstrap 127.0.0.1:9092 --topic requests \
         --group peer --bucket documents --database-url postgresql+psycopg2://postgres@127.0.0.1/db
@@ -25,18 +24,17 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ocr_pipeline.adapters.s3 import S3Settings, download_object, make_s3_client  # noqa: E402
+from ocr_pipeline.adapters.store import VerdictStore  # noqa: E402
 from ocr_pipeline.engine.iin import mask_iin  # noqa: E402
-from ocr_pipeline.engine.models import DocumentError, ErrorCode, error_entry  # noqa: E402
-from ocr_pipeline.events import InvalidEvent, RequestEvent, parse_event  # noqa: E402
-from ocr_pipeline.s3_download import S3DownloadError, S3Settings, download_object, make_s3_client  # noqa: E402
-from ocr_pipeline.store import DOWNLOADING, PROCESSING, VerdictStore  # noqa: E402
-from ocr_pipeline.verification import ENGINE_SETTINGS, decide, read_document_bytes  # noqa: E402
+from ocr_pipeline.flows.events import InvalidEvent, RequestEvent, parse_event  # noqa: E402
+from ocr_pipeline.flows.lifecycle import RequestFailed, RequestLifecycle, process_request  # noqa: E402
+from ocr_pipeline.flows.verification import ENGINE_SETTINGS  # noqa: E402
 
 log = logging.getLogger("peer_consumer")
 
@@ -59,60 +57,28 @@ class PeerService:
                                       request_id=invalid.request_id, raw=raw)
             return
         self.store.record_received(event, partition, offset)
-        run_id = f"peer-{uuid.uuid4()}"
         try:
-            self._verify(event, run_id)
-        except Exception as error:  # the row says why; the loop goes on
+            self._verify(event, f"peer-{uuid.uuid4()}")
+        except Exception as error:  # the row says why (the lifecycle recorded it); the loop goes on
             log.warning("request %s failed: %s", event.request_id, type(error).__name__)
-            self.store.mark_failed(event.request_id, f"{type(error).__name__}: {error}", run_id=run_id)
 
     def _verify(self, event: RequestEvent, run_id: str) -> None:
-        """The body of the ``request_verdict`` asset, without Dagster."""
-        store = self.store
-        store.start_attempt(event.request_id, run_id, DOWNLOADING)
-        timings: dict[str, float] = {}
-        data, error = None, None
-        started = time.perf_counter()
+        """The stages of the ``request_verdict`` asset (``flows.lifecycle``), without Dagster."""
+        lifecycle = RequestLifecycle(self.store, run_id, "peer")
         try:
-            obj = download_object(self.s3, self.bucket, event.s3_path, max_bytes=ENGINE_SETTINGS.max_file_bytes,
-                                  attempts=4)
-            data = obj.data
-            if obj.etag:
-                store.save_document_etag(event.request_id, obj.etag)
-        except DocumentError as rejected:
-            if rejected.code is ErrorCode.S3_OBJECT_NOT_FOUND:
-                store.mark_failed(event.request_id, rejected.message,
-                                  errors=[error_entry(rejected.code, rejected.message)], run_id=run_id)
-                return
-            error = (rejected.code.value, rejected.message)
-        except S3DownloadError as failure:
-            store.mark_failed(event.request_id, f"S3 download failed: {failure}", run_id=run_id)
+            verdict = process_request(lifecycle, event, self._download, upload=self._upload,
+                                      preview_prefix=self.preview_prefix)
+        except RequestFailed:  # recorded on the row
             return
-        finally:
-            timings["download"] = time.perf_counter() - started
-        pages: list = []
-        prepared_pages: dict = {}
-        if error is None:
-            store.start_attempt(event.request_id, run_id, PROCESSING)
-            pages, error = read_document_bytes(data, timings, ENGINE_SETTINGS, prepared_pages)
-        verdict = decide(pages, error, event.applicant(), timings, ENGINE_SETTINGS)
-        if self.preview_prefix and data is not None and any(page.words for page in pages):
-            self._upload_preview(data, pages, prepared_pages, verdict, event)
-        store.save_verdict(event.request_id, verdict, run_id)
         log.info("request %s (IIN %s): verdict %s %s", event.request_id, mask_iin(event.iin), verdict.verdict,
                  ",".join(verdict.error_codes) or "-")
 
-    def _upload_preview(self, data: bytes, pages: list, prepared_pages: dict, verdict, event: RequestEvent) -> None:
-        from ocr_pipeline.preview import make_preview, preview_key
+    def _download(self, key: str):
+        return download_object(self.s3, self.bucket, key, max_bytes=ENGINE_SETTINGS.max_file_bytes, attempts=4)
 
-        try:
-            _, image = make_preview(data, pages, verdict, event.applicant(), ENGINE_SETTINGS, prepared_pages)
-            if image is not None:
-                self.s3.put_object(Bucket=self.bucket, Key=preview_key(self.preview_prefix, event.s3_path,
-                                                                        event.request_id),
-                                   Body=image, ContentType="image/jpeg")
-        except Exception as error:  # a preview is an extra, as in the asset
-            log.warning("request %s: no preview: %s", event.request_id, type(error).__name__)
+    def _upload(self, key: str, image: bytes) -> str:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=image, ContentType="image/jpeg")
+        return f"s3://{self.bucket}/{key}"
 
 
 def main() -> int:

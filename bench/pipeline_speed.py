@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Throughput, latency and memory of the whole pipeline against baselines measured in the same run.
 
-One generated document set (``ocr_pipeline_tests/docgen.py``: mostly clean and scanned pages, some
+One generated document set (``ocr_pipeline_devtools/docgen.py``: mostly clean and scanned pages, some
 phone photos, scanned 2-3-page PDFs, text-layer PDFs, a few documents of another person), one set of
 local services started here (Tansu for Kafka, moto_server for S3, a temporary database on the Postgres
 at 127.0.0.1:5432, Redis for the run workers), and these rows:
@@ -11,10 +11,10 @@ at 127.0.0.1:5432, Redis for the run workers), and these rows:
 - ``peer``: ``bench/peer_consumer.py``, the plain Kafka consumer service (one process per core, one
   consumer group) doing the same download, engine calls and row writes; same broker, bucket, database.
 - ``product``: the same events through the deployment (``dagster.yaml`` of the repository, started by
-  ``ocr_pipeline_tests.dagster_fixtures`` exactly as the end-to-end tests start it: daemon, Kafka
+  ``ocr_pipeline_devtools.dagster_fixtures`` exactly as the end-to-end tests start it: daemon, Kafka
   sensor, run workers), one run per request.
 - ``backfill``: the same documents (with sidecars) under a fresh S3 prefix, registered with the
-  ``register_prefix`` job and verified by a ``backfill_prefix`` run, both launched the way an analyst
+  ``register_prefix`` job and verified by a ``prefix_backfill_job`` run, both launched the way an analyst
   does (``dagster job launch``: queued, then launched by the daemon).
   ``backfill-N`` (``--backfill-docs``, default 200): the set repeated to N documents, against
   ``peer-N``, the peer consumers on the same N events: backfills are large, and a run's first seconds
@@ -73,11 +73,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 LANGUAGES = "rus+kaz"
-ALL_ROWS = ("floor", "peer", "product", "backfill", "lowload", "scale")
+ALL_ROWS = ("floor", "peer", "product", "stages", "backfill", "lowload", "scale")
 # the mix, repeated: 60 % clean/scanned pages, 20 % phone photos, 10 % scanned PDFs, 10 % text-layer PDFs
 KIND_CYCLE = ("scan", "clean", "photo", "scan", "pdf_scan", "clean", "pdf_text", "scan", "photo", "clean")
 NEGATIVE_EVERY = 7  # every 7th document is about another person than the applicant (NAME_NOT_FOUND)
-TARGETS = {"peer": 0.8, "product": 0.7, "backfill": 0.9, "scale": 0.7, "lowload_s": 5.0, "leak": 1.10,
+TARGETS = {"peer": 0.8, "product": 0.7, "stages": 0.95, "backfill": 0.9, "scale": 0.7, "lowload_s": 5.0, "leak": 1.10,
            "scale_hold": 0.9, "scale_service": 1.5}
 
 
@@ -98,7 +98,7 @@ class BenchDocument:
 
 def _render_one(task: tuple[int, int, str]) -> tuple[int, str, bytes, dict, bool, str]:
     """Render document ``index`` of the set (runs in a pool process)."""
-    from ocr_pipeline_tests import docgen
+    from ocr_pipeline_devtools import docgen
 
     index, seed, directory = task
     rng = random.Random(seed * 1000 + index)
@@ -416,8 +416,8 @@ class Bench:
     # -- set-up -------------------------------------------------------------------------------------
 
     def start_services(self) -> None:
-        from ocr_pipeline_tests import services
-        from ocr_pipeline_tests.dagster_fixtures import deployment_environment
+        from ocr_pipeline_devtools import services
+        from ocr_pipeline_devtools.dagster_fixtures import deployment_environment
 
         logs = self.workdir / "logs"
         self.kafka = self.stack.enter_context(services.start_kafka(log_dir=logs))
@@ -474,7 +474,7 @@ class Bench:
 
     def _wait_terminal(self, request_ids: list[int], timeout: float, alive: Callable[[], bool], what: str,
                        on_timeout: Callable[[], str] = lambda: "") -> dict[int, dict]:
-        from ocr_pipeline.store import TERMINAL_STATUSES
+        from ocr_pipeline.adapters.store import TERMINAL_STATUSES
 
         deadline = time.monotonic() + timeout
         last_report = time.monotonic()
@@ -498,7 +498,7 @@ class Bench:
     def send_events(self, topic: str, documents: list[BenchDocument], alive: Callable[[], bool], what: str,
                     pacing: Optional[float] = None, on_timeout: Callable[[], str] = lambda: "") -> EventOutcome:
         """Produce one event per document (a burst, or one every ``pacing`` s); wait for the rows."""
-        from ocr_pipeline_tests import services
+        from ocr_pipeline_devtools import services
 
         events = [(self._event(document), document.index) for document in documents]
         produced: dict[int, float] = {}
@@ -619,10 +619,11 @@ class Bench:
             self.peer_large = self._event_row(f"peer-{large}", large_outcome, f"peer-{large}", "peer consumer")
             self._add(self.peer_large)
 
-    def start_product(self) -> None:
+    def start_product(self, name: str = "bench-daemon") -> None:
         """The deployment's processes, started only by the test fixtures' function (daemon, run workers)."""
-        self.daemon = self.deployment.daemon("bench-daemon")
-        self.stack.callback(self._stop_product)
+        if self.daemon is None:
+            self.stack.callback(self._stop_product)
+        self.daemon = self.deployment.daemon(name)
         started = time.monotonic()
         self.daemon.start()
         self.send_events(self.product_topic, self.documents[:self.cores], self._product_alive,
@@ -652,6 +653,38 @@ class Bench:
         row = self._event_row("product", outcome, "product", "run worker")
         self._judge(row, getattr(self, "peer", None), TARGETS["product"], "peer")
         self._add(row)
+
+    def run_stages(self) -> None:
+        """``request_verdict``'s stages as three ops (the default) against the same job in one op
+        (``OCR_REQUEST_STAGES=one-step``): the product restarted with each shape in turn, twice (one-step,
+        ops, one-step, ops), on the same documents, so that a drift of the machine's load weighs on both;
+        each row is the two passes of its shape together."""
+        outcomes: dict[str, list[EventOutcome]] = {"one-step": [], "ops": []}
+        for number, shape in enumerate(("one-step", "ops", "one-step", "ops")):
+            self._stop_product()
+            self.deployment.env["OCR_REQUEST_STAGES"] = shape
+            self.start_product(f"bench-daemon-{shape}-{number}")
+            with self.sampler.phase(f"product, {shape}"):
+                outcomes[shape].append(self.send_events(self.product_topic, self.documents, self._product_alive,
+                                                        f"product ({shape}, pass {number // 2 + 1})",
+                                                        on_timeout=self._product_tail))
+        self.deployment.env.pop("OCR_REQUEST_STAGES")
+        rows = {shape: self._passes_row(f"product, {shape}", passes) for shape, passes in outcomes.items()}
+        self._add(rows["one-step"])
+        self._judge(rows["ops"], rows["one-step"], TARGETS["stages"], "one-step")
+        self._add(rows["ops"])
+
+    def _passes_row(self, name: str, passes: list[EventOutcome]) -> Row:
+        """One row (and sampler phase) for several passes over the documents: documents over the passes'
+        summed durations."""
+        seconds = sum(len(outcome.rows) / outcome.docs_per_second() for outcome in passes)
+        docs = sum(len(outcome.rows) for outcome in passes)
+        latencies = [value for outcome in passes for value in outcome.latencies()]
+        in_service = [value for outcome in passes for value in outcome.in_service()]
+        return Row(name, docs, docs / seconds, percentile(latencies, 50), percentile(latencies, 95),
+                   self.sampler.phase_peaks.get(name, {}).get("run worker"),
+                   detail={"passes docs/s": [round(outcome.docs_per_second(), 3) for outcome in passes],
+                           "in-service p50": percentile(in_service, 50)})
 
     def run_lowload(self) -> None:
         documents = self._cycle(self.args.lowload_events)
@@ -714,7 +747,8 @@ class Bench:
                   "end MB": [round(after[p]) for p in both],
                   "replaced": sorted(set(before) ^ set(after))}
         if not both:
-            row = Row(f"leak ({size} events)", size, None, float("nan"), float("nan"), max(after.values(), default=None),
+            row = Row(f"leak ({size} events)", size, None, float("nan"), float("nan"),
+                      max(after.values(), default=None),
                       target=f"end <= {TARGETS['leak']:.2f}x start", passed=None,
                       detail=dict(detail, note="no run worker lived through the whole burst"))
         else:
@@ -725,7 +759,7 @@ class Bench:
         self._add(row)
 
     def run_backfill(self, documents: list[BenchDocument], name: str, base: Optional[Row]) -> None:
-        """``documents`` under a fresh prefix (with sidecars), one ``backfill_prefix`` run; row ``name``
+        """``documents`` under a fresh prefix (with sidecars), one ``prefix_backfill_job`` run; row ``name``
         compared with ``base`` (the peer on the same documents)."""
         from dagster import DagsterRunStatus
 
@@ -744,8 +778,8 @@ class Bench:
                                 config={"ops": {"add_prefix_partition": {"config": {"prefix": prefix}}}})
         self._wait_run(register, "register_prefix")
         with self.sampler.phase(name):
-            run_id = self._launch("backfill_prefix", tags={"dagster/partition": prefix})
-            record = self._wait_run(run_id, "backfill_prefix")
+            run_id = self._launch("prefix_backfill_job", tags={"dagster/partition": prefix})
+            record = self._wait_run(run_id, "prefix_backfill_job")
         rows = self._fetch_rows(list(doc_of))
         report_seconds = None
         with self.deployment.instance() as instance:
@@ -767,7 +801,7 @@ class Bench:
                   self.sampler.phase_peaks[name].get("run worker"),
                   detail={"launch to start s": round((record.start_time or created) - created, 1) if record else None,
                           "run s": round(end - (record.start_time or created), 1) if record else None,
-                          "in backfill_prefix s": report_seconds,
+                          "in run_prefix_backfill s": report_seconds,
                           "verdicts": dict(Counter(_outcome_label(r) for r in rows.values()))})
         self._judge(row, base, TARGETS["backfill"], base.name if base else "peer")
         self._add(row)
@@ -980,12 +1014,14 @@ def main() -> int:
             if "floor" in rows:
                 bench.run_floor()
             # the peer is the reference of every verdict comparison: it runs whenever another event row does
-            if "peer" in rows or set(rows) & {"product", "backfill", "lowload", "scale"}:
+            if "peer" in rows or set(rows) & {"product", "stages", "backfill", "lowload", "scale"}:
                 bench.run_peer()
-            if set(rows) & {"product", "backfill", "lowload", "scale"}:
+            if set(rows) & {"product", "stages", "backfill", "lowload", "scale"}:
                 bench.start_product()
                 if "product" in rows:
                     bench.run_product()
+                if "stages" in rows:
+                    bench.run_stages()
                 if "lowload" in rows:
                     bench.run_lowload()
                 if "backfill" in rows:

@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP API (configured by environment variables)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--allow-unauthenticated", action="store_true",
+        help="listen beyond loopback although API_BEARER_TOKEN is not set (anyone reaching the port may use the API)",
+    )
 
     worker = commands.add_parser(
         "worker", help="run the Celery run workers (broker and queue from CELERY_* environment variables)"
@@ -58,7 +62,8 @@ def _format_report(verdict) -> str:
     lines = [
         f"verdict:        {'ACCEPTED' if verdict.verdict else 'REJECTED'}",
         f"document type:  {verdict.document_type}",
-        f"confidence:     {verdict.confidence:.2f}" + ("  (review required)" if verdict.review_required else ""),
+        f"confidence:     {verdict.confidence:.2f}",
+        f"review:         {', '.join(verdict.review_reasons) if verdict.review_required else 'not needed'}",
         f"pages:          {verdict.pages}",
         f"time:           {verdict.processing_time_seconds:.2f} s",
     ]
@@ -98,8 +103,8 @@ def _verify(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .adapters.log_masking import install_iin_masking
     from .api import ApiSettings, create_app
-    from .api.log_masking import install_iin_masking
 
     if not args.verbose:
         logging.getLogger("ocr_pipeline").setLevel(logging.INFO)
@@ -109,23 +114,80 @@ def _serve(args: argparse.Namespace) -> int:
         settings = ApiSettings.from_env()
     except ValueError as error:
         return _usage_error(str(error))
+    if not settings.bearer_token and not _is_loopback(args.host):
+        if not args.allow_unauthenticated:
+            return _usage_error(
+                f"serve --host {args.host}: API_BEARER_TOKEN is not set, so the API would answer anyone who "
+                "reaches the port. Set API_BEARER_TOKEN, listen on 127.0.0.1, or pass --allow-unauthenticated."
+            )
+        logging.getLogger("ocr_pipeline").warning(
+            "serving on %s without a bearer token (--allow-unauthenticated): anyone reaching port %d may use the API",
+            args.host, args.port,
+        )
     # log_config=None: uvicorn's loggers go through the root handler and its IIN masking
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None,
                 timeout_graceful_shutdown=10)
     return EXIT_VERDICT
 
 
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def _prepare_metrics_dir() -> str:
+    """Point ``PROMETHEUS_MULTIPROC_DIR`` at a directory without earlier values (a new temporary one
+    unless set), before anything imports prometheus_client: the pool processes Celery forks then write
+    their values there and this main process serves their sum (``OCR_WORKER_METRICS_PORT``)."""
+    import atexit
+    import glob
+    import shutil
+    import tempfile
+
+    from .adapters import config
+
+    directory = config.PROMETHEUS_MULTIPROC_DIR.get()
+    if not directory:
+        # in memory (/dev/shm) rather than TMPDIR: the values are memory-mapped files, and a write to a
+        # mapped file on a full disk kills the process (SIGBUS): a full TMPDIR must only fail its run
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        directory = tempfile.mkdtemp(prefix="ocr-worker-metrics-", dir=shm)
+        owner = os.getpid()  # pool processes end with os._exit, yet never let one remove it
+        atexit.register(lambda: os.getpid() == owner and shutil.rmtree(directory, ignore_errors=True))
+    os.makedirs(directory, exist_ok=True)
+    for stale in glob.glob(os.path.join(directory, "*.db")):
+        os.remove(stale)
+    config.PROMETHEUS_MULTIPROC_DIR.set(directory)
+    return directory
+
+
 def _worker(args: argparse.Namespace) -> int:
-    from .celery_worker import app
-    from .run_workers import run_queue
+    import secrets
+
+    if "prometheus_client" not in sys.modules:  # its value class is chosen when it is imported
+        _prepare_metrics_dir()
+    from .adapters import telemetry
+    from .deploy.celery_worker import app
+    from .deploy.run_workers import run_queue
 
     argv = [
         "worker", "--concurrency", str(args.concurrency), "--queues", run_queue(),
         "--prefetch-multiplier", "1", "-O", "fair", "--loglevel", "DEBUG" if args.verbose else "INFO",
         "--without-gossip", "--without-mingle",
+        # unique per start: a worker restarted on this machine must not vouch for its dead predecessor's
+        # runs (deploy/worker_heartbeat.py)
+        "--hostname", f"runs-{secrets.token_hex(4)}@%h",
     ]
     if args.max_tasks_per_child > 0:
         argv += ["--max-tasks-per-child", str(args.max_tasks_per_child)]
+    telemetry.serve_metrics(telemetry.worker_metrics_port(), "run worker")
     app.worker_main(argv=argv)
     return EXIT_VERDICT
 

@@ -1,33 +1,7 @@
-"""The Dagster code location: ``dagster dev -w workspace.yaml`` / ``dagster-daemon run -w workspace.yaml``."""
+"""The code location's entry point (``workspace.yaml``, ``dagster code-server -m``): ``ocr_pipeline.definitions:defs``.
 
-import dagster as dg
+The definitions themselves are in :mod:`ocr_pipeline.defs.definitions`."""
 
-from .analyst_jobs import (
-    daily_summary_job,
-    daily_summary_schedule,
-    prefix_backfill_job,
-    recheck_requests_job,
-    register_prefix_job,
-)
-from .assets import daily_verdict_summary, prefix_backfill, request_verdict
-from .jobs import verify_request_job
-from .resources import build_resources
-from .sensors import (
-    document_prefix_sensor,
-    kafka_requests_sensor,
-    request_run_failure_sensor,
-    result_events_sensor,
-)
+from .defs.definitions import defs
 
-defs = dg.Definitions(
-    assets=[request_verdict, prefix_backfill, daily_verdict_summary],
-    jobs=[verify_request_job, prefix_backfill_job, register_prefix_job, recheck_requests_job, daily_summary_job],
-    schedules=[daily_summary_schedule],
-    sensors=[
-        kafka_requests_sensor,
-        request_run_failure_sensor,
-        document_prefix_sensor,
-        result_events_sensor,
-    ],
-    resources=build_resources(),
-)
+__all__ = ["defs"]

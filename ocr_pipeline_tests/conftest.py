@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ocr_pipeline_tests import fault_report, services
+from ocr_pipeline_devtools import fault_report, services
 
 _RUNNING: dict[str, services.ServiceProcess] = {}
 _FIXTURE_SERVICE = {"kafka_broker": "tansu", "s3_server": "moto_server", "redis_server": "redis-server"}
@@ -104,7 +104,7 @@ def redis_server(service_log_dir):
 def deployment(tmp_path, kafka_broker, new_topic, s3_server, pg_database_url, redis_server, monkeypatch):
     """A daemon's world (``dagster_fixtures.Deployment``): a 2-partition topic, a bucket, Dagster storage,
     the session's Redis as the run workers' broker."""
-    from ocr_pipeline_tests.dagster_fixtures import deployment_environment
+    from ocr_pipeline_devtools.dagster_fixtures import deployment_environment
 
     topic = new_topic(partitions=2, prefix="e2e")
     with deployment_environment(tmp_path, kafka_broker, topic, s3_server, pg_database_url, monkeypatch,
@@ -123,12 +123,6 @@ def pytest_runtest_makereport(item, call):
         service = _RUNNING.get(name)
         if service is not None:
             report.sections.append((f"{name} log (tail of {service.log_path})", service.log_tail(80)))
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", f"{fault_report.FAULT_TEST_MARK}: the fault suite (README table; `make faults`)"
-    )
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -25,19 +25,27 @@ import httpx
 import pytest
 import uvicorn
 
+from ocr_pipeline.adapters.log_masking import MaskIinFilter, mask_iins
+from ocr_pipeline.adapters.store import VerdictStore
 from ocr_pipeline.api import ApiSettings, create_app
 from ocr_pipeline.api.dagster_client import DagsterClient, safe_message
-from ocr_pipeline.api.log_masking import MaskIinFilter, mask_iins
 from ocr_pipeline.api.submission import SUBMISSION_FAILED_PREFIX
 from ocr_pipeline.engine.iin import mask_iin
-from ocr_pipeline.events import InvalidEvent, parse_event
-from ocr_pipeline.store import VerdictStore
-from ocr_pipeline_tests import docgen, services
-from ocr_pipeline_tests.dagster_fixtures import (
-    REPO_ROOT, event_bytes, event_dict, make_iin, new_request_id, running_daemon, wait_for,
+from ocr_pipeline.flows.events import InvalidEvent, parse_event
+from ocr_pipeline_devtools import docgen, services
+from ocr_pipeline_devtools.cli_verdict import cli_verdict, comparable
+from ocr_pipeline_devtools.dagster_fixtures import (
+    REPO_ROOT,
+    event_bytes,
+    event_dict,
+    make_iin,
+    new_request_id,
+    running_daemon,
+    wait_for,
 )
+from ocr_pipeline_devtools.fault_report import record_fault
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 WEBSERVER_START_TIMEOUT = 90
 RUN_TIMEOUT = 120
@@ -155,6 +163,7 @@ class Deployment:
             "KAFKA_TOPIC": self.topic,
             "DAGSTER_WEBSERVER_URL": self.webserver.url if self.webserver else f"http://127.0.0.1:{closed_port()}",
             "API_HEALTH_TIMEOUT_SECONDS": "1.5",
+            "API_RATE_LIMIT_PER_MINUTE": "0",  # the flood test sets its own
         }
         return ApiSettings.from_env(environ, **overrides)
 
@@ -331,6 +340,7 @@ def test_verify_returns_the_verdict_of_an_upload_and_stores_nothing(api, deploym
     assert body["request_id"] is None
     assert body["pages"] == 1 and body["engine"]
     assert photo.status_code == 200 and photo.json()["verdict"] is True, photo.json()
+    assert comparable(photo.json()) == comparable(cli_verdict(png, IVANOVA.applicant(), ".png"))  # one engine
     assert stranger.status_code == 200 and stranger.json()["verdict"] is False
     assert "NAME_NOT_FOUND" in [e["code"] for e in stranger.json()["errors"]]
     assert sum(store.status_counts().values()) == rows_before
@@ -361,8 +371,33 @@ def test_verify_with_store_writes_the_row_once(api, deployment):
         assert without_id.json()["detail"][0]["loc"] == ["body", "request_id"]
 
 
+def test_review_reasons_of_a_stored_upload_are_returned_and_stored(api_without_dagster, deployment):
+    request_id = new_request_id()
+    page = docgen.render_document("maternity_order", IVANOVA, name_case="initials", seed=1, include_iin=False)
+    pdf = docgen.to_pdf([page], text_layer=True)  # initials alone, no IIN: a person must look
+    with api_without_dagster.client() as client:
+        response = client.post("/v1/verify", data=_upload_form(store="true", request_id=request_id),
+                               files={"file": ("Приказ.pdf", pdf, "application/pdf")})
+        assert response.status_code == 200, response.json()
+        assert response.json()["review_required"] is True and response.json()["review_reasons"] == ["initials_only"]
+        status = client.get(f"/v1/requests/{request_id}").json()
+    assert status["review_required"] is True and status["review_reasons"] == ["initials_only"], status
+    assert VerdictStore(deployment.database_url).get(request_id)["review_reasons"] == ["initials_only"]
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_the_api_accepts_plain_postgres_urls(scheme, deployment):
+    request_id = new_request_id()
+    VerdictStore(deployment.database_url).record_received(
+        parse_event(json.dumps(_event(request_id, "docs/a.pdf")).encode()))
+    plain = f"{scheme}://{deployment.database_url.split('://', 1)[1]}"
+    with serving(deployment.settings(database_url=plain)) as server, server.client() as client:
+        assert client.get("/health").json()["checks"]["postgres"]["status"] == "up"
+        assert client.get(f"/v1/requests/{request_id}").json()["status"] == "received"
+
+
 def test_upload_file_names_are_cleaned_for_the_row():
-    from ocr_pipeline.api.app import _clean_filename
+    from ocr_pipeline.api.routes import _clean_filename
 
     assert _clean_filename("Приказ\x00 о\x07 выходе\u202e.pdf") == "Приказ о выходе.pdf"
     assert _clean_filename(None) == _clean_filename("\x00") == "upload"
@@ -384,6 +419,73 @@ def test_verify_answers_503_when_every_engine_worker_is_busy(deployment):
         assert app.state.api.engine_slots.taken == 0
         assert client.post("/v1/verify", data=_upload_form(),
                            files={"file": ("a.pdf", _text_pdf(), "application/pdf")}).status_code == 200
+
+
+def test_a_flood_of_uploads_gets_429_per_client_while_health_and_status_answer(deployment):
+    """200 uploads from 20 clients (20 loopback addresses), 3 a minute allowed each: the rest are 429 with
+    Retry-After before their body is read, the engine slots stay bounded, ``/health`` and
+    ``/v1/requests/{id}`` answer throughout, and a client that kept quiet is still served."""
+    per_minute, clients, per_client = 3, 20, 10
+    settings = deployment.settings(rate_limit_per_minute=per_minute,
+                                   dagster_webserver_url=f"http://127.0.0.1:{closed_port()}")
+    app = create_app(settings)
+    slot_limit = settings.verify_workers + settings.verify_queue
+    pdf = _text_pdf()
+    flood_done = threading.Event()
+    probes: dict[str, list[tuple[int, float]]] = {"health": [], "status": []}
+    most_slots = 0
+
+    def upload_client(index: int) -> list[httpx.Response]:
+        transport = httpx.HTTPTransport(local_address=f"127.0.0.{index + 2}")
+        with httpx.Client(base_url=server.url, timeout=120, transport=transport) as client:
+            return [client.post("/v1/verify", data=_upload_form(), files={"file": ("a.pdf", pdf, "application/pdf")})
+                    for _ in range(per_client)]
+
+    def probe() -> None:
+        nonlocal most_slots
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            while not flood_done.is_set():
+                for name, path in (("health", "/health"), ("status", f"/v1/requests/{new_request_id()}")):
+                    started = time.monotonic()
+                    status = client.get(path).status_code
+                    probes[name].append((status, time.monotonic() - started))
+                    most_slots = max(most_slots, app.state.api.engine_slots.taken)
+                time.sleep(0.05)
+
+    with UvicornThread(app) as server:
+        with concurrent.futures.ThreadPoolExecutor(clients + 1) as pool:
+            prober = pool.submit(probe)
+            started = time.monotonic()
+            per_address = list(pool.map(upload_client, range(clients)))
+            elapsed = time.monotonic() - started
+            flood_done.set()
+            prober.result()
+        quiet = httpx.HTTPTransport(local_address="127.0.0.250")
+        with httpx.Client(base_url=server.url, timeout=120, transport=quiet) as client:
+            later = client.post("/v1/verify", data=_upload_form(), files={"file": ("a.pdf", pdf, "application/pdf")})
+
+    statuses = [r.status_code for responses in per_address for r in responses]
+    counts = {code: statuses.count(code) for code in sorted(set(statuses))}
+    assert set(counts) <= {200, 429, 503}, counts
+    windows = 1 + int(elapsed // 60)
+    for responses in per_address:
+        assert sum(r.status_code != 429 for r in responses) <= per_minute * windows
+        refused = [r for r in responses if r.status_code == 429]
+        assert refused and all(1 <= int(r.headers["retry-after"]) <= 60 for r in refused)
+    assert 0 < most_slots <= slot_limit and app.state.api.engine_slots.taken == 0
+    assert probes["health"] and probes["status"]
+    assert all(status in (200, 503) for status, _ in probes["health"])  # 503: the Dagster URL is closed
+    assert all(status == 404 for status, _ in probes["status"])
+    assert later.status_code == 200
+
+    def latency(name: str) -> str:
+        seconds = sorted(t for _, t in probes[name])
+        return (f"{len(seconds)} probes, median {seconds[len(seconds) // 2] * 1000:.0f} ms, "
+                f"p95 {seconds[int(len(seconds) * 0.95)] * 1000:.0f} ms, max {seconds[-1] * 1000:.0f} ms")
+
+    print(f"\nflood: {len(statuses)} uploads from {clients} clients in {elapsed:.1f} s: {counts}; "
+          f"engine slots at most {most_slots}/{slot_limit}\n/health: {latency('health')}\n"
+          f"/v1/requests/{{id}}: {latency('status')}")
 
 
 def test_verify_refuses_a_25_mb_upload_with_413(api):
@@ -535,6 +637,20 @@ def test_kafka_verify_concurrent_duplicates_make_one_run_that_completes(api, dep
           f"verdict stored {run_seconds:.1f} s after the posts")
 
 
+def test_kafka_verify_passes_the_callers_traceparent_to_the_run(api, deployment, webserver):
+    """The run's spans continue the caller's trace: the HTTP ``traceparent`` header reaches the run tag
+    (tracing off in this process: the context passes through the no-op span)."""
+    trace_id, parent = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    request_id = new_request_id()
+    with api.client() as client:
+        response = client.post("/v1/kafka-verify", content=json.dumps(_event(request_id, "2024/12/t.pdf")).encode(),
+                               headers={"content-type": "application/json",
+                                        "traceparent": f"00-{trace_id}-{parent}-01"})
+    assert response.status_code == 202, response.text
+    [run] = _runs_for(webserver, request_id)
+    assert run.tags["traceparent"] == f"00-{trace_id}-{parent}-01"
+
+
 def test_kafka_verify_with_the_webserver_down_answers_503_and_a_retry_submits(api, api_without_dagster, deployment,
                                                                               webserver):
     request_id = new_request_id()
@@ -595,6 +711,62 @@ def test_an_event_submitted_by_the_api_and_then_read_by_the_sensor_runs_once(api
     assert VerdictStore(deployment.database_url).get(via_api)["kafka_partition"] is None
 
 
+@pytest.mark.faults
+@pytest.mark.timeout(600)
+def test_the_api_and_the_sensor_racing_on_one_request_start_exactly_one_run(deployment, webserver, s3_server,
+                                                                            tmp_path, monkeypatch):
+    """The worst interleaving, made certain: ``/v1/kafka-verify`` records the request and finds no run,
+    then is held just before it launches one; meanwhile the same event arrives through Kafka and the
+    daemon's sensor reads it (a control event after it proves the sensor got that far). Both sides
+    claim the row's submission in Postgres, so the sensor requests no run and the API launches the only
+    one. Counted by the runs tagged with the request_id."""
+    key = "2024/12/Приказ - гонка.pdf"
+    s3_server.client().put_object(Bucket=deployment.bucket, Key=key, Body=_text_pdf(seed=5))
+    request_id, control = new_request_id(), new_request_id()
+    launching, release = threading.Event(), threading.Event()
+    submit_run = DagsterClient.submit_run
+
+    def held_submit_run(self, job_name, run_config, tags):
+        if tags.get("request_id") == str(request_id):
+            launching.set()
+            release.wait(RUN_TIMEOUT)
+        return submit_run(self, job_name, run_config, tags)
+
+    monkeypatch.setattr(DagsterClient, "submit_run", held_submit_run)
+    env = dict(webserver.env, OCR_SENSOR_INTERVAL_SECONDS="1", KAFKA_GROUP_ID=f"group-{deployment.topic}",
+               OCR_STUCK_REQUEST_GRACE_SECONDS="0")
+    body = json.dumps(_event(request_id, key)).encode()
+    settings = deployment.settings(request_timeout_seconds=float(3 * RUN_TIMEOUT))
+    with serving(settings) as server, concurrent.futures.ThreadPoolExecutor(1) as pool, \
+            running_daemon(env, tmp_path / "daemon.log") as daemon:
+        def post():
+            with server.client(timeout=3 * RUN_TIMEOUT) as client:
+                return client.post("/v1/kafka-verify", content=body, headers={"content-type": "application/json"})
+
+        posted = pool.submit(post)
+        assert launching.wait(60), "the API never reached its launch"
+        services.produce(deployment.kafka, deployment.topic,
+                         [event_bytes(**_event(request_id, key)), event_bytes(**_event(control, "2024/12/none.pdf"))],
+                         partition=0)
+        wait_for(lambda: _runs_for(webserver, control), RUN_TIMEOUT, interval=0.5,
+                 what="the sensor to read both events (the control event's run)",
+                 on_timeout=lambda: daemon.log_tail(80))
+        release.set()
+        response = posted.result(RUN_TIMEOUT)
+        with webserver.instance() as instance:
+            runs = list(instance.get_runs(filters=dg.RunsFilter(tags={"request_id": str(request_id)})))
+        store = VerdictStore(deployment.database_url)
+        row = wait_for(lambda: (r := store.get(request_id)) and r["status"] in ("completed", "failed") and r,
+                       RUN_TIMEOUT, interval=0.5, what="the run to finish", on_timeout=lambda: daemon.log_tail(80))
+    record_fault("API and Kafka racing on one id", 1, lost=int(row["status"] != "completed"),
+                 duplicated=max(0, len(runs) - 1),
+                 note=f"{len(runs)} run(s); the sensor's claim lost to the API's: row {row['status']}, "
+                      f"submitted by {row.get('submitted_by')}")
+    assert response.status_code == 202, response.text
+    assert [run.run_id for run in runs] == [response.json()["run_id"]], [run.tags for run in runs]
+    assert row["status"] == "completed" and row["run_id"] == response.json()["run_id"] and row["submitted_by"] == "api"
+
+
 # ---------------------------------------------------------------------------- /v1/requests/{id}
 
 def test_request_status_404_and_422(api_without_dagster):
@@ -608,7 +780,7 @@ def test_request_status_404_and_422(api_without_dagster):
 def test_request_status_finds_the_run_of_a_sensor_recorded_request(api, deployment, webserver):
     """A row the sensor recorded (no run id on it yet) shows the run looked up by its run key."""
     from ocr_pipeline.api.submission import run_tags_and_config
-    from ocr_pipeline.events import validate_event_object
+    from ocr_pipeline.flows.events import validate_event_object
 
     request_id = new_request_id()
     event = validate_event_object(_event(request_id, "2024/12/not-there.pdf"))
@@ -646,6 +818,61 @@ def test_bearer_token_guards_v1_but_not_health(deployment):
         trusted = client.get("/health", headers={k: v.encode() for k, v in good.items()}).json()
         assert trusted["checks"]["postgres"]["detail"]
         assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200
+
+
+def test_bearer_token_guards_every_route_however_the_app_is_mounted(deployment):
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    token = "s3cret-2"
+    good = {"Authorization": f"Bearer {token}"}
+    body = json.dumps(_event(new_request_id(), "2024/12/x.pdf"))
+    behind_proxy = create_app(deployment.settings(bearer_token=token))  # a proxy strips /ocr, uvicorn adds it
+    mounted = Starlette(routes=[Mount("/ocr", app=create_app(deployment.settings(bearer_token=token)))])
+    proxy_server = UvicornThread(behind_proxy)
+    proxy_server.server.config.root_path = "/ocr"
+    with proxy_server, UvicornThread(mounted) as mount_server:
+        for server, prefix in ((proxy_server, ""), (mount_server, "/ocr")):
+            with server.client() as client:
+                unknown = f"{prefix}/v1/requests/{new_request_id()}"
+                assert client.post(f"{prefix}/v1/kafka-verify", content=body).status_code == 401, prefix
+                assert client.get(unknown).status_code == 401, prefix
+                assert client.post(f"{prefix}/v1/verify", data=_upload_form(),
+                                   files={"file": ("a.pdf", _text_pdf(), "application/pdf")}).status_code == 401
+                assert client.get(unknown, headers=good).status_code == 404  # reaches the handler with it
+                assert client.post(f"{prefix}/v1/kafka-verify", content=b"{}", headers=good).status_code == 422
+                assert client.get(f"{prefix}/health").status_code in (200, 503)  # open, details hidden
+
+
+def test_serve_without_a_token_refuses_to_listen_beyond_loopback(deployment):
+    env = dict(os.environ, DATABASE_URL=deployment.database_url, S3_ENDPOINT_URL=deployment.s3_endpoint,
+               S3_BUCKET=deployment.bucket, KAFKA_BOOTSTRAP_SERVERS=deployment.kafka, KAFKA_TOPIC=deployment.topic)
+    env.pop("API_BEARER_TOKEN", None)
+    port = services.free_port()
+    refused = subprocess.run([sys.executable, "-m", "ocr_pipeline.cli", "serve", "--host", "0.0.0.0",
+                              "--port", str(port)], env=env, capture_output=True, text=True, cwd=REPO_ROOT,
+                             timeout=60)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "API_BEARER_TOKEN" in refused.stderr and "--allow-unauthenticated" in refused.stderr
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+
+    process = subprocess.Popen([sys.executable, "-m", "ocr_pipeline.cli", "serve", "--host", "0.0.0.0", "--port",
+                                str(port), "--allow-unauthenticated"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+    try:
+        def answers():
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read().decode()
+                return None
+
+        assert wait_for(answers, 30, interval=0.1, what="ocr-pipeline serve").status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=20)[0].decode()
+    assert "without a bearer token" in output
 
 
 def test_unexpected_failures_answer_a_generic_500_without_a_traceback(deployment, caplog):

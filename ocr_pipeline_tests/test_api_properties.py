@@ -16,14 +16,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from ocr_pipeline.adapters.store import VerdictStore
 from ocr_pipeline.api import ApiSettings, create_app
-from ocr_pipeline.events import MAX_REQUEST_ID, InvalidEvent, parse_event
-from ocr_pipeline.store import VerdictStore
-from ocr_pipeline_tests import services
-from ocr_pipeline_tests.dagster_fixtures import make_iin, new_request_id
+from ocr_pipeline.flows.events import MAX_REQUEST_ID, InvalidEvent, parse_event
+from ocr_pipeline_devtools import services
+from ocr_pipeline_devtools.dagster_fixtures import make_iin, new_request_id
 from ocr_pipeline_tests.test_api import UvicornThread, closed_port
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 EXAMPLES = 120
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
@@ -43,6 +43,7 @@ def server(kafka_broker, s3_server, pg_database_url):
         "KAFKA_TOPIC": topic,
         "DAGSTER_WEBSERVER_URL": f"http://127.0.0.1:{closed_port()}",
         "API_MAX_UPLOAD_BYTES": "200000",
+        "API_RATE_LIMIT_PER_MINUTE": "0",  # hundreds of examples a minute from one address
     })
     with UvicornThread(create_app(api_settings)) as running, running.client(timeout=30) as client:
         yield client

@@ -10,20 +10,23 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
+from prometheus_client import REGISTRY
 
-from ocr_pipeline.analyst_jobs import normalise_prefix, register_prefix_job
-from ocr_pipeline.assets.prefix_backfill import DOCUMENT_PREFIXES, prefix_backfill
-from ocr_pipeline.backfill import (
+from ocr_pipeline.defs.analyst_jobs import normalise_prefix, register_prefix_job
+from ocr_pipeline.defs.assets.prefix_backfill import DOCUMENT_PREFIXES, prefix_backfill
+from ocr_pipeline.defs.resources import DocumentBucketResource, VerdictStoreResource
+from ocr_pipeline.defs.sensors.document_prefixes import list_prefixes
+from ocr_pipeline.flows.backfill import (
     applicant_fields_from_metadata,
-    backfill_prefix,
     event_for_object,
+    run_prefix_backfill,
     synthetic_request_id,
 )
-from ocr_pipeline.events import InvalidEvent, RequestEvent
-from ocr_pipeline.resources import DocumentBucketResource, VerdictStoreResource
-from ocr_pipeline.sensors.document_prefixes import list_prefixes
-from ocr_pipeline_tests import docgen
-from ocr_pipeline_tests.dagster_fixtures import make_iin, new_request_id
+from ocr_pipeline.flows.events import InvalidEvent, RequestEvent
+from ocr_pipeline_devtools import docgen
+from ocr_pipeline_devtools.dagster_fixtures import make_iin, new_request_id
+
+pytestmark = pytest.mark.integration
 
 PREFIX = "2024/12/"
 METADATA_ONLY = 1000
@@ -151,6 +154,8 @@ def test_the_prefix_is_registered_and_backfilled_in_one_run(s3_server, pg_databa
     bucket = layout["bucket"]
     resources = _resources(s3_server.endpoint_url, bucket, pg_database_url)
     store = resources["verdict_store"].get_store()
+    verdicts_before = {v: REGISTRY.get_sample_value("ocr_verdicts_total", {"path": "backfill", "verdict": v}) or 0
+                       for v in ("true", "false")}
     with dg.DagsterInstance.ephemeral() as instance:
         registered = register_prefix_job.execute_in_process(
             run_config={"ops": {"add_prefix_partition": {"config": {"prefix": "/2024/12"}}}},
@@ -163,7 +168,8 @@ def test_the_prefix_is_registered_and_backfilled_in_one_run(s3_server, pg_databa
         result = dg.materialize([prefix_backfill], partition_key=PREFIX, instance=instance, resources=resources)
         seconds = time.perf_counter() - started
         assert result.success
-        metadata = {k: v.value for k, v in result.asset_materializations_for_node("prefix_backfill")[0].metadata.items()}
+        materialization = result.asset_materializations_for_node("prefix_backfill")[0]
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
         print(f"backfill of {metadata['documents']} documents: {seconds:.1f} s in the run, "
               f"{metadata['documents_per_second']} documents/s")
 
@@ -177,6 +183,8 @@ def test_the_prefix_is_registered_and_backfilled_in_one_run(s3_server, pg_databa
     assert metadata["verified"] == documents - UNMATCHED - BAD_SIDECARS and metadata["failed"] == 0
     assert metadata["by_source"] == {"registered": 10, "sidecar": 22, "metadata": METADATA_ONLY + 1}
     assert metadata["by_verdict"] == {"true": 32, "false": METADATA_ONLY + 1}
+    assert {v: REGISTRY.get_sample_value("ocr_verdicts_total", {"path": "backfill", "verdict": v}) - before
+            for v, before in verdicts_before.items()} == metadata["by_verdict"]  # the run workers' metrics
     assert metadata["by_error_code"] == {"UNSUPPORTED_FORMAT": METADATA_ONLY, "CORRUPT_FILE": 1}
     assert metadata["documents_per_second"] > 0
     assert metadata["previews"] == 2  # the two OCR'd scans (text-layer PDFs have no word boxes)
@@ -208,7 +216,7 @@ def test_re_running_the_partition_changes_nothing_already_correct(s3_server, pg_
         pytest.skip("needs the first backfill (run the module)")
 
     started = time.perf_counter()
-    report = backfill_prefix(client, bucket, PREFIX, store, "rerun-1")
+    report = run_prefix_backfill(client, bucket, PREFIX, store, "rerun-1")
     seconds = time.perf_counter() - started
     print(f"re-run over {report.documents} documents: {seconds:.1f} s, {report.skipped} skipped")
     assert report.verified == 0 and report.requests_written == 0
@@ -219,7 +227,7 @@ def test_re_running_the_partition_changes_nothing_already_correct(s3_server, pg_
     # a document replaced in S3 (new ETag) is verified again: a new attempt on the same row
     replaced = keys[0]
     client.put_object(Bucket=bucket, Key=replaced, Body=b"%PDF-1.4\nreplaced, broken")
-    report = backfill_prefix(client, bucket, PREFIX, store, "rerun-2")
+    report = run_prefix_backfill(client, bucket, PREFIX, store, "rerun-2")
     assert report.verified == 1 and report.skipped == 1050 - UNMATCHED - BAD_SIDECARS - 1
     row = store.get(layout["registered"][replaced])
     assert row["run_id"] == "rerun-2" and row["retry_count"] == 1 and row["verdict"] is False
@@ -247,11 +255,43 @@ def test_one_vanished_document_fails_alone(s3_server, s3_bucket, pg_database_url
                 client.delete_object(Bucket=s3_bucket, Key="p/1.bin")
             return self.inner.head_object(**kwargs)
 
-    report = backfill_prefix(VanishingClient(client), s3_bucket, "p/", store, "run-vanish")
+    report = run_prefix_backfill(VanishingClient(client), s3_bucket, "p/", store, "run-vanish")
     assert report.documents == 3 and len(report.failed) == 1 and report.failed[0]["request_ids"] == [request_id]
     assert len(report.unmatched) == 2  # the other two have no applicant: listed, not dropped
     row = store.get(request_id)
     assert row["status"] == "failed" and [e["code"] for e in row["errors"]] == ["S3_OBJECT_NOT_FOUND"]
+
+
+def test_the_backfill_leaves_rows_a_live_run_owns_and_reports_them_skipped(s3_server, s3_bucket, pg_database_url):
+    """Under the prefix: a request a verify_request run is processing, one whose run was submitted and
+    has not started yet, and one nobody works on. The backfill verifies only the last; the other two
+    are reported skipped with their owner, and the live run's verdict still lands on its row."""
+    from ocr_pipeline.adapters.store import SUBMITTED_BY_SENSOR
+
+    client = s3_server.client()
+    store = VerdictStoreResource(database_url=pg_database_url).get_store()
+    processing, submitted, idle = new_request_id(), new_request_id(), new_request_id()
+    for request_id in (processing, submitted, idle):
+        client.put_object(Bucket=s3_bucket, Key=f"live/{request_id}.bin", Body=b"not a document")
+    store.record_received(_event(processing, f"live/{processing}.bin", "kim"))
+    store.start_attempt(processing, "live-run", "processing")
+    store.record_received(_event(submitted, f"live/{submitted}.bin", "kim"), submitted_by=SUBMITTED_BY_SENSOR)
+    store.record_received(_event(idle, f"live/{idle}.bin", "kim"))
+
+    report = run_prefix_backfill(client, s3_bucket, "live/", store, "backfill-live", workers=1)
+
+    assert sorted(item["request_id"] for item in report.skipped_owned) == sorted([processing, submitted])
+    assert {item["request_id"]: item["run_id"] for item in report.skipped_owned}[processing] == "live-run"
+    assert report.metadata()["skipped_owned_by_a_run"] == 2 and report.requests_written == 1
+    live = store.get(processing)
+    assert live["status"] == "processing" and live["run_id"] == "live-run" and live["retry_count"] == 0
+    waiting = store.get(submitted)
+    assert waiting["status"] == "received" and waiting["run_id"] is None
+    assert store.get(idle)["status"] == "completed" and store.get(idle)["run_id"] == "backfill-live"
+    from ocr_pipeline_tests.test_store import _verdict
+
+    store.save_verdict(processing, _verdict(), "live-run")  # the live run finishes: its verdict is kept
+    assert store.get(processing)["verdict"] is True
 
 
 def test_prefix_discovery_lists_folders(s3_server, s3_bucket):
@@ -263,7 +303,7 @@ def test_prefix_discovery_lists_folders(s3_server, s3_bucket):
 
 
 def test_the_prefix_sensor_adds_new_folders_as_partitions(s3_server, s3_bucket, monkeypatch):
-    from ocr_pipeline.sensors import document_prefix_sensor
+    from ocr_pipeline.defs.sensors import document_prefix_sensor
 
     client = s3_server.client()
     for key in ("2024/11/a.pdf", "2024/12/b.pdf"):
@@ -279,10 +319,28 @@ def test_the_prefix_sensor_adds_new_folders_as_partitions(s3_server, s3_bucket, 
         assert not result.run_requests
 
 
+@pytest.mark.parametrize("preview_prefix", ["_previews/", "evidence/previews"])
+def test_the_prefix_sensor_never_offers_the_preview_prefix(s3_server, s3_bucket, monkeypatch, preview_prefix):
+    from ocr_pipeline.defs.sensors import document_prefix_sensor
+    from ocr_pipeline.flows.preview import preview_key
+
+    client = s3_server.client()
+    client.put_object(Bucket=s3_bucket, Key="2024/12/b.pdf", Body=b"x")
+    client.put_object(Bucket=s3_bucket, Key="evidence/kept/c.pdf", Body=b"x")
+    client.put_object(Bucket=s3_bucket, Key=preview_key(preview_prefix, "2024/12/b.pdf", 7), Body=b"jpeg")
+    monkeypatch.setenv("OCR_PREFIX_SENSOR_DEPTH", "2")
+    resources = {"documents": DocumentBucketResource(s3=S3Resource(endpoint_url=s3_server.endpoint_url),
+                                                     bucket=s3_bucket, preview_prefix=preview_prefix)}
+    with dg.DagsterInstance.ephemeral() as instance:
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            result = document_prefix_sensor.evaluate_tick(context)
+    assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["2024/12/", "evidence/kept/"]]
+
+
 def test_reports_of_parallel_documents_add_up():
     from collections import Counter
 
-    from ocr_pipeline.backfill import BatchReport
+    from ocr_pipeline.flows.backfill import BatchReport
 
     total = BatchReport(prefix="p/", documents=3)
     total.add(BatchReport(verified=1, requests_written=2, previews=1, by_verdict=Counter(true=2),
@@ -307,7 +365,7 @@ def test_a_listing_that_fails_leaves_no_engine_process_behind(pg_database_url):
 
     store = VerdictStoreResource(database_url=pg_database_url).get_store()
     with pytest.raises(ConnectionError):
-        backfill_prefix(UnlistableClient(), "bucket", "p/", store, "run-unlistable")
+        run_prefix_backfill(UnlistableClient(), "bucket", "p/", store, "run-unlistable")
     engine_processes = [p for p in psutil.Process().children(recursive=True)
                         if "spawn_main" in " ".join(p.cmdline())]
     assert not engine_processes

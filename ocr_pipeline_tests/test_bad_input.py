@@ -29,18 +29,18 @@ from typing import Any, Optional
 import pytest
 import sqlalchemy as sa
 
+from ocr_pipeline.defs.resources import KafkaResource, VerdictStoreResource
+from ocr_pipeline.defs.sensors.kafka_requests import SensorLimits, decode_cursor, poll_requests
 from ocr_pipeline.engine.iin import checksum_digit
 from ocr_pipeline.engine.load import PDF_STREAM_LIMIT_BYTES, check_pdf_streams, detect_format, load_document
 from ocr_pipeline.engine.models import DocumentError, EngineSettings, ErrorCode
-from ocr_pipeline.events import InvalidEvent, RequestEvent, parse_event
-from ocr_pipeline.resources import KafkaResource, VerdictStoreResource
-from ocr_pipeline.sensors.kafka_requests import SensorLimits, decode_cursor, poll_requests
-from ocr_pipeline_tests import bad_files
-from ocr_pipeline_tests import engine_pages as pages
-from ocr_pipeline_tests.dagster_fixtures import make_iin, new_request_id
-from ocr_pipeline_tests.fault_report import record_fault
+from ocr_pipeline.flows.events import InvalidEvent, RequestEvent, parse_event
+from ocr_pipeline_devtools import bad_files
+from ocr_pipeline_devtools import engine_pages as pages
+from ocr_pipeline_devtools.dagster_fixtures import make_iin, new_request_id
+from ocr_pipeline_devtools.fault_report import record_fault
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 REPO = Path(__file__).resolve().parents[1]
 

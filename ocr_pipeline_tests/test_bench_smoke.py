@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from ocr_pipeline_tests import services
+from ocr_pipeline_devtools import services
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ROW_NAMES = ("floor", "peer", "product", "lowload (latency - processing)", "backfill", "scale-8", "scale-16",
-             "leak (16 events)", "scale throughput 16 vs 8", "scale in-service 16 vs 8")
+ROW_NAMES = ("floor", "peer", "product", "product, one-step", "product, ops", "lowload (latency - processing)",
+             "backfill", "scale-8", "scale-16", "leak (16 events)", "scale throughput 16 vs 8",
+             "scale in-service 16 vs 8")
 
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 
 def _table_rows(report: str) -> dict[str, list[str]]:
@@ -47,7 +48,7 @@ def test_quick_pipeline_benchmark_measures_every_row_with_the_peers_verdicts(tmp
         for value in (docs, docs_per_s, p50, p95, peak_mb):
             assert number.match(value), (name, rows[name])
         assert int(docs) > 0
-    for name in ("peer", "product", "backfill", "scale-16"):
+    for name in ("peer", "product", "product, ops", "backfill", "scale-16"):
         assert number.match(rows[name][6]), (name, rows[name])  # the ratio against its baseline
     for name in ("leak (16 events)", "scale throughput 16 vs 8", "scale in-service 16 vs 8"):
         assert number.match(rows[name][6]), (name, rows[name])

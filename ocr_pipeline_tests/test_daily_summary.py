@@ -8,13 +8,15 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from ocr_pipeline.assets import daily_verdict_summary, request_verdict
+from ocr_pipeline.adapters.store import VerdictStore
+from ocr_pipeline.defs.assets import daily_verdict_summary, request_verdict
+from ocr_pipeline.defs.resources import PostgresVerdictIOManager, VerdictStoreResource
 from ocr_pipeline.engine.models import Verdict
-from ocr_pipeline.events import RequestEvent
-from ocr_pipeline.resources import PostgresVerdictIOManager, VerdictStoreResource
-from ocr_pipeline.store import VerdictStore
-from ocr_pipeline_tests import services
-from ocr_pipeline_tests.dagster_fixtures import make_iin
+from ocr_pipeline.flows.events import RequestEvent
+from ocr_pipeline_devtools import services
+from ocr_pipeline_devtools.dagster_fixtures import make_iin
+
+pytestmark = pytest.mark.integration
 
 IIN = make_iin("850704", "3", "0012")
 
@@ -54,7 +56,8 @@ def test_the_day_is_summarised_in_the_metadata(database_url):
         result = dg.materialize(
             [request_verdict.to_source_asset(), daily_verdict_summary], partition_key=day,
             instance=instance,
-            resources={"verdict_store": resource, "verdict_io_manager": PostgresVerdictIOManager(verdict_store=resource)},
+            resources={"verdict_store": resource,
+                       "verdict_io_manager": PostgresVerdictIOManager(verdict_store=resource)},
         )
     assert result.success
     metadata = result.asset_materializations_for_node("daily_verdict_summary")[0].metadata

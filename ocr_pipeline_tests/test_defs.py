@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
+
+pytestmark = pytest.mark.unit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +48,8 @@ print(json.dumps({
     "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
     "executors": {j.name: j.executor_def.name for j in repo.get_all_jobs() if not j.name.startswith("__")},
     "partitions": type(defs.resolve_assets_def("prefix_backfill").partitions_def).__name__,
+    "request_ops": [node.name for node in job.graph.nodes[0].definition.nodes]
+                   if isinstance(job.graph.nodes[0].definition, dg.GraphDefinition) else [job.graph.nodes[0].name],
 }))
 """
 
@@ -61,8 +66,9 @@ def _load_in_clean_environment(extra_env: dict[str, str] | None = None) -> dict:
 def test_definitions_load_without_environment():
     loaded = _load_in_clean_environment()
     assert loaded["executor"] == "in_process"
-    assert loaded["sensors"] == ["document_prefix_sensor", "kafka_requests_sensor",
-                                 "request_run_failure_sensor", "result_events_sensor"]
+    assert loaded["sensors"] == ["document_prefix_sensor", "kafka_requests_sensor", "lost_runs_sensor",
+                                 "request_run_failure_sensor", "result_events_sensor", "stuck_requests_sensor"]
+    assert loaded["sensor_status"]["stuck_requests_sensor"] == "RUNNING"
     assert loaded["sensor_status"]["kafka_requests_sensor"] == "RUNNING"
     assert loaded["sensor_status"]["document_prefix_sensor"] == "STOPPED"
     assert loaded["sensor_status"]["result_events_sensor"] == "RUNNING"
@@ -71,7 +77,7 @@ def test_definitions_load_without_environment():
     assert loaded["assets"] == ["daily_verdict_summary", "prefix_backfill", "request_verdict"]
     assert loaded["schedules"] == {"daily_verdict_summary_job_schedule": "RUNNING"}
     assert loaded["partitions"] == "DynamicPartitionsDefinition"
-    assert loaded["jobs"] == ["backfill_prefix", "daily_verdict_summary_job", "recheck_requests", "register_prefix",
+    assert loaded["jobs"] == ["daily_verdict_summary_job", "prefix_backfill_job", "recheck_requests", "register_prefix",
                               "verify_request"]
     assert set(loaded["executors"].values()) == {"in_process"}
     assert loaded["results_topic"] is None  # result events off
@@ -80,6 +86,12 @@ def test_definitions_load_without_environment():
     assert loaded["group"] == "nohd_MSB"
     assert loaded["bucket"] == "loan-documents"
     assert loaded["database"] == "postgresql+psycopg2://postgres@127.0.0.1:5432/ocr_pipeline"
+
+
+def test_request_verdict_has_its_stages_as_ops_or_one_op():
+    ops = sorted(_load_in_clean_environment()["request_ops"])
+    assert ops == ["decide_verdict", "download_document", "read_document"]
+    assert _load_in_clean_environment({"OCR_REQUEST_STAGES": "one-step"})["request_ops"] == ["request_verdict"]
 
 
 def test_set_variables_become_env_vars_not_values():
@@ -100,13 +112,25 @@ def test_definitions_validate_in_process():
     assert "request_ids" in recheck.config_type.fields["recheck"].config_type.fields["config"].config_type.fields
 
 
+def test_assets_materialized_from_the_ui_run_in_process():
+    """*Assets → Materialize* and asset backfills run the implicit asset job on a warm run worker (a
+    daemonic Celery process): a multiprocess executor there fails with "daemonic processes are not allowed
+    to have children", so every job defaults to the in-process executor."""
+    from ocr_pipeline.definitions import defs
+
+    repo = defs.get_repository_def()
+    implicit = [job for job in repo.get_all_jobs() if job.name.startswith("__ASSET_JOB")]
+    assert implicit
+    assert {job.executor_def.name for job in implicit} == {"in_process"}
+
+
 def test_workspace_and_instance_files():
     workspace = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())
     target = workspace["load_from"][0]["python_package"]
     assert target["package_name"] == "ocr_pipeline.definitions" and target["attribute"] == "defs"
 
     instance = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
-    assert instance["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert instance["run_coordinator"]["class"] == "WorkerCapacityRunCoordinator"
     assert instance["run_coordinator"]["config"]["max_concurrent_runs"] >= 1
     assert instance["run_retries"]["enabled"] and instance["run_monitoring"]["enabled"]
     assert instance["telemetry"]["enabled"] is False

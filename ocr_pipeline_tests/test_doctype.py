@@ -5,6 +5,8 @@ import pytest
 from ocr_pipeline.engine.doctype import classify_document, classify_pages
 from ocr_pipeline.engine.models import DocumentType, PageText
 
+pytestmark = pytest.mark.unit
+
 T = DocumentType
 
 MATERNITY = """ТОО «Ромашка» БИН 120540012345

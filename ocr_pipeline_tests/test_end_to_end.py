@@ -9,18 +9,24 @@ from __future__ import annotations
 import json
 import signal
 import time
+from pathlib import Path
 from typing import Optional
 
 import dagster as dg
 import pytest
 
-from ocr_pipeline.store import TERMINAL_STATUSES, VerdictStore
-from ocr_pipeline_tests import docgen, services
-from ocr_pipeline_tests.dagster_fixtures import (
-    DaemonProcess, event_bytes, new_request_id, running_daemon, wait_for,
+from ocr_pipeline.adapters.store import TERMINAL_STATUSES, VerdictStore
+from ocr_pipeline_devtools import docgen, services
+from ocr_pipeline_devtools.cli_verdict import cli_verdict, comparable
+from ocr_pipeline_devtools.dagster_fixtures import (
+    DaemonProcess,
+    event_bytes,
+    new_request_id,
+    running_daemon,
+    wait_for,
 )
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 DAEMON_START_TIMEOUT = 120
 PROCESSING_TIMEOUT = 300
@@ -28,9 +34,9 @@ PROCESSING_TIMEOUT = 300
 
 def verify_request_job_for_reexecution() -> dg.JobDefinition:
     """The verify_request job with resources read from the current environment (for ``reconstructable``)."""
-    from ocr_pipeline.assets import request_verdict
-    from ocr_pipeline.jobs import verify_request_job
-    from ocr_pipeline.resources import build_resources
+    from ocr_pipeline.defs.assets import request_verdict
+    from ocr_pipeline.defs.jobs import verify_request_job
+    from ocr_pipeline.defs.resources import build_resources
 
     defs = dg.Definitions(assets=[request_verdict], jobs=[verify_request_job], resources=build_resources())
     return defs.resolve_job_def("verify_request")
@@ -108,11 +114,14 @@ def test_daemon_processes_a_mixed_batch_then_reexecution_completes_the_missing_o
         "stranger": "2024/12/Справка с места работы - Ахметов.png",
         "corrupt": "2024/12/Приказ об увольнении (скан).pdf",
     }
-    _upload(s3_server, deployment.bucket, keys["maternity"], _document("ivanova", "maternity_order"))
-    _upload(s3_server, deployment.bucket, keys["kazakh"],
-            _document("zharmaganbetova", "employment_certificate_kk", "scan", seed=3))
-    _upload(s3_server, deployment.bucket, keys["stranger"], _document("petrenko", "employment_certificate", seed=5))
-    _upload(s3_server, deployment.bucket, keys["corrupt"], b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\nthis is not a PDF body")
+    documents = {
+        "maternity": _document("ivanova", "maternity_order"),
+        "kazakh": _document("zharmaganbetova", "employment_certificate_kk", "scan", seed=3),
+        "stranger": _document("petrenko", "employment_certificate", seed=5),
+        "corrupt": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\nthis is not a PDF body",
+    }
+    for name, data in documents.items():
+        _upload(s3_server, deployment.bucket, keys[name], data)
 
     bad_iin = docgen.PEOPLE["kim"].iin[:-1] + str((int(docgen.PEOPLE["kim"].iin[-1]) + 1) % 10)
     partition0 = [
@@ -140,8 +149,9 @@ def test_daemon_processes_a_mixed_batch_then_reexecution_completes_the_missing_o
         finished_at = time.time()
 
         rows = _rows(deployment.store, valid)
-        assert rows[ids["maternity"]]["status"] == "completed" and rows[ids["maternity"]]["verdict"] is True, rows[ids["maternity"]]
-        assert rows[ids["kazakh"]]["status"] == "completed" and rows[ids["kazakh"]]["verdict"] is True, rows[ids["kazakh"]]
+        maternity, kazakh = rows[ids["maternity"]], rows[ids["kazakh"]]
+        assert maternity["status"] == "completed" and maternity["verdict"] is True, maternity
+        assert kazakh["status"] == "completed" and kazakh["verdict"] is True, kazakh
         assert rows[ids["kazakh"]]["s3_path"] == keys["kazakh"]
         stranger = rows[ids["stranger"]]
         assert stranger["status"] == "completed" and stranger["verdict"] is False
@@ -153,6 +163,10 @@ def test_daemon_processes_a_mixed_batch_then_reexecution_completes_the_missing_o
         assert missing["status"] == "failed" and [e["code"] for e in missing["errors"]] == ["S3_OBJECT_NOT_FOUND"]
         for row in rows.values():
             assert row["retry_count"] == 0 and row["run_id"]
+        applicants = {"maternity": "ivanova", "kazakh": "zharmaganbetova", "stranger": "akhmetov", "corrupt": "smirnov"}
+        for name, person in applicants.items():  # one engine: the run's verdict is the command line's
+            cli = cli_verdict(documents[name], docgen.PEOPLE[person].applicant(), Path(keys[name]).suffix)
+            assert comparable(rows[ids[name]]) == comparable(cli), name
 
         invalid = deployment.store.invalid_events(deployment.topic)
         assert [(r["kafka_partition"], r["kafka_offset"]) for r in invalid] == [(0, 0), (0, 2)]
@@ -270,8 +284,8 @@ def test_a_prefix_backfill_launched_by_an_analyst_runs_on_the_run_workers(deploy
     import uuid
     from pathlib import Path
 
-    from ocr_pipeline.assets.prefix_backfill import DOCUMENT_PREFIXES
-    from ocr_pipeline_tests.dagster_fixtures import REPO_ROOT
+    from ocr_pipeline.defs.assets.prefix_backfill import DOCUMENT_PREFIXES
+    from ocr_pipeline_devtools.dagster_fixtures import REPO_ROOT
 
     prefix = f"archive-{uuid.uuid4().hex[:6]}/"
     documents = {  # key -> (applicant, document about whom)
@@ -292,7 +306,7 @@ def test_a_prefix_backfill_launched_by_an_analyst_runs_on_the_run_workers(deploy
     run_id = str(uuid.uuid4())
     launch = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "job", "launch", "-w", str(REPO_ROOT / "workspace.yaml"),
-         "-j", "backfill_prefix", "--run-id", run_id, "--tags", json.dumps({"dagster/partition": prefix})],
+         "-j", "prefix_backfill_job", "--run-id", run_id, "--tags", json.dumps({"dagster/partition": prefix})],
         env=deployment.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert launch.returncode == 0, launch.stderr[-3000:]
 

@@ -21,7 +21,9 @@ import pytest  # noqa: E402
 
 from ocr_pipeline.engine.models import Applicant, ErrorCode, Verdict  # noqa: E402
 from ocr_pipeline.engine.pipeline import verify_document  # noqa: E402
-from ocr_pipeline_tests import docgen  # noqa: E402
+from ocr_pipeline_devtools import docgen  # noqa: E402
+
+pytestmark = pytest.mark.integration
 
 P = docgen.PEOPLE
 

@@ -11,8 +11,10 @@ import sys
 import psutil
 import pytest
 
-from ocr_pipeline.engine_processes import EngineProcessDied, EngineProcesses
-from ocr_pipeline_tests.dagster_fixtures import REPO_ROOT
+from ocr_pipeline.flows.engine_processes import EngineProcessDied, EngineProcesses
+from ocr_pipeline_devtools.dagster_fixtures import REPO_ROOT
+
+pytestmark = pytest.mark.unit
 
 
 def _pid_and_square(value: int) -> tuple[int, int]:
@@ -80,7 +82,7 @@ def test_a_celery_pool_process_can_start_engine_processes():
 
 OWNER = """
 import sys, time
-from ocr_pipeline.engine_processes import EngineProcesses
+from ocr_pipeline.flows.engine_processes import EngineProcesses
 engine = EngineProcesses(2)
 engine.call(print, "engine up")
 engine.call(print, "engine up")

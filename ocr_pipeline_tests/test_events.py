@@ -8,7 +8,9 @@ import pytest
 
 from ocr_pipeline.engine.iin import checksum_digit
 from ocr_pipeline.engine.models import Applicant
-from ocr_pipeline.events import InvalidEvent, RequestEvent, mask_event_for_log, parse_event
+from ocr_pipeline.flows.events import InvalidEvent, RequestEvent, mask_event_for_log, parse_event
+
+pytestmark = pytest.mark.unit
 
 
 def _iin(first11: str) -> str:
@@ -117,7 +119,9 @@ INVALID_MESSAGES = {
     "whitespace only": b"  \n\t ",
     "too large": b'{"request_id": 1, "pad": "' + b"x" * (64 * 1024) + b'"}',
     "not utf-8": raw(event()).replace("Ж".encode(), b"\xc6", 1),
-    "cp1251 encoded": json.dumps(event(last_name="Иванова", first_name="Мария", second_name="", s3_path="Приказ.pdf"), ensure_ascii=False).encode("cp1251"),
+    "cp1251 encoded": json.dumps(
+        event(last_name="Иванова", first_name="Мария", second_name="", s3_path="Приказ.pdf"), ensure_ascii=False
+    ).encode("cp1251"),
     "not json": b"request_id=1&iin=2",
     "truncated json": raw(event())[:-5],
     "trailing garbage": raw(event()) + b" {}",
@@ -237,3 +241,39 @@ def test_size_limit_is_configurable():
     assert parse_event(message, max_bytes=len(message)).request_id == 1234567
     with pytest.raises(InvalidEvent, match="too large"):
         parse_event(message, max_bytes=len(message) - 1)
+
+
+def test_extra_fields_are_nested_at_most_32_levels():
+    from ocr_pipeline.flows.events import MAX_EXTRA_DEPTH
+
+    def nested(levels: int) -> str:
+        return "[" * levels + "]" * levels
+
+    ok = raw(event()).replace(b'"request_id"', b'"x": ' + nested(MAX_EXTRA_DEPTH).encode() + b', "request_id"')
+    assert parse_event(ok).extra["x"]
+    deep = raw(event()).replace(b'"request_id"', b'"x": ' + nested(MAX_EXTRA_DEPTH + 1).encode() + b', "request_id"')
+    with pytest.raises(InvalidEvent, match="nested deeper than 32 levels") as rejected:
+        parse_event(deep)
+    assert rejected.value.request_id == event()["request_id"]
+
+
+def test_log_records_mask_name_fields_as_json_reprs_and_raw_kafka_bytes():
+    """The log net masks the values of name fields wherever a library prints them: JSON, a dict or a
+    dataclass repr, the escaped bytes of a raw Kafka record; text without name fields is untouched."""
+    import logging
+
+    from ocr_pipeline.adapters.log_masking import mask_name, mask_record
+
+    assert mask_name("Жармағанбетова Әлия-Серікқызы") == "Ж************* Ә***-С********"
+    raw = b'{"request_id": 7, "iin": "960125400123", "last_name": "\xd0\x98\xd0\xb2", "first_name": "Mary"}'
+    cases = {
+        '{"last_name": "Иванова", "first_name": "Мария"}': '{"last_name": "И******", "first_name": "М****"}',
+        "{'second_name': 'Петровна'}": "{'second_name': 'П*******'}",
+        "RequestEvent(last_name='Иванова', first_name=\"O'Neil\")": "RequestEvent(last_name='И******', "
+                                                                     "first_name=\"O'N***\")",
+        f"Recv {raw!r}": 'Recv b\'{"request_id": 7, "iin": "9601******23", "last_name": "***", "first_name": "M***"}\'',
+        "file_name='report.pdf' username='x'": "file_name='report.pdf' username='x'",
+    }
+    for text, expected in cases.items():
+        record = logging.LogRecord("kafka", logging.DEBUG, __file__, 1, "%s", (text,), None)
+        assert mask_record(record).getMessage() == expected, text

@@ -9,12 +9,13 @@ daemon and the run workers the dagster.yaml launcher needs), counts what happene
 from __future__ import annotations
 
 import contextlib
-import json
 import copy
+import json
 import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -26,14 +27,14 @@ from typing import Iterator, Optional
 import dagster as dg
 import pytest
 
-from ocr_pipeline.store import TERMINAL_STATUSES, VerdictStore
-from ocr_pipeline_tests import docgen, services
-from ocr_pipeline_tests.dagster_fixtures import DaemonProcess, event_bytes, new_request_id, wait_for
-from ocr_pipeline_tests.fault_proxy import FaultProxy, ProxiedRequest
-from ocr_pipeline_tests.fault_report import record_fault
-from ocr_pipeline_tests.tcp_proxy import TcpProxy
+from ocr_pipeline.adapters.store import TERMINAL_STATUSES, VerdictStore
+from ocr_pipeline_devtools import docgen, services
+from ocr_pipeline_devtools.dagster_fixtures import DaemonProcess, event_bytes, new_request_id, wait_for
+from ocr_pipeline_devtools.fault_proxy import FaultProxy, ProxiedRequest
+from ocr_pipeline_devtools.fault_report import record_fault
+from ocr_pipeline_devtools.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
 DAEMON_START_TIMEOUT = 120
 PEOPLE = ("ivanova", "akhmetov", "smirnov")
@@ -43,9 +44,9 @@ PEOPLE = ("ivanova", "akhmetov", "smirnov")
 
 def verify_request_job_for_reexecution() -> dg.JobDefinition:
     """The verify_request job with resources read from the current environment (for ``reconstructable``)."""
-    from ocr_pipeline.assets import request_verdict
-    from ocr_pipeline.jobs import verify_request_job
-    from ocr_pipeline.resources import build_resources
+    from ocr_pipeline.defs.assets import request_verdict
+    from ocr_pipeline.defs.jobs import verify_request_job
+    from ocr_pipeline.defs.resources import build_resources
 
     defs = dg.Definitions(assets=[request_verdict], jobs=[verify_request_job], resources=build_resources())
     return defs.resolve_job_def("verify_request")
@@ -335,7 +336,7 @@ def _produce_during(real: str, advertised_port: int, topic: str, events: list[by
 
 def json_offsets(cursor: Optional[str]) -> dict[int, int]:
     """A sensor cursor as ``{partition: offset}`` ({} when unset)."""
-    from ocr_pipeline.sensors.kafka_requests import decode_cursor
+    from ocr_pipeline.defs.sensors.kafka_requests import decode_cursor
 
     return decode_cursor(cursor)
 
@@ -385,7 +386,7 @@ def test_s3_faults_are_retried_with_backoff_then_fail_clearly_and_reexecution_co
     transient_id, exhausted_id = new_request_id(), new_request_id()
     with KeyedFaultProxy(s3_server.endpoint_url, plans, delay_seconds=4.0) as proxy:
         for name, value in (("S3_ENDPOINT_URL", proxy.endpoint_url), ("S3_READ_TIMEOUT_SECONDS", "1.5"),
-                            ("S3_DOWNLOAD_ATTEMPTS", "5")):
+                            ("S3_DOWNLOAD_ATTEMPTS", "5"), ("S3_OUTAGE_WAIT_SECONDS", "0")):
             deployment.env[name] = value
             monkeypatch.setenv(name, value)
         daemon = deployment.daemon("daemon-s3-faults")
@@ -662,7 +663,8 @@ def test_temp_directory_full_or_read_only_fails_clearly_leaves_no_partial_file_a
             f"in TMPDIR; re-execution -> {final and final['status']}")
     print(f"\nFAULT 6 ({problem}): {note}")
     record_fault("Worker temp directory full during processing", 1,
-                 lost=int(row is None or row["status"] != "failed") + int(final is None or final["status"] != "completed"),
+                 lost=int(row is None or row["status"] != "failed")
+                 + int(final is None or final["status"] != "completed"),
                  crashed=crashed, note=note)
     assert row["status"] == "failed" and row["verdict"] is None, row
     assert names_problem, message
@@ -676,7 +678,9 @@ def test_temp_directory_full_or_read_only_fails_clearly_leaves_no_partial_file_a
 # ------------------------------------------------------------------- 2. run worker killed mid-run
 
 @pytest.mark.timeout(480)
-def test_run_worker_killed_mid_run_is_detected_marked_failed_and_retried_to_completion(deployment, kafka_broker, s3_server):
+def test_run_worker_killed_mid_run_is_detected_marked_failed_and_retried_to_completion(
+    deployment, kafka_broker, s3_server
+):
     """SIGKILL the worker process executing a run while it OCRs: run monitoring marks the run failed, the
     request row says ``failed`` with a message, and the configured run retry completes it."""
     person = docgen.PEOPLE["ivanova"]
@@ -727,6 +731,7 @@ def test_run_worker_killed_mid_run_is_detected_marked_failed_and_retried_to_comp
                              what="the retried run to complete")
             runs = _runs_of(instance, request_id)
             statuses = [instance.get_run_by_id(r.run_id).status.value for r in runs]
+            will_retry = instance.get_run_by_id(first_run.run_id).tags.get("dagster/will_retry")
         crashed = int(not daemon.alive()) + int(not daemon.worker_alive())
     finally:
         stop_watching.set()
@@ -748,7 +753,8 @@ def test_run_worker_killed_mid_run_is_detected_marked_failed_and_retried_to_comp
                       else dead_attempt + " (recorded by the retry)" if dead_attempt in retry_log else None)
     note = (f"killed at {status_at_kill}; row said failed: {failed_message!r}; run failed by monitoring after "
             f"{'%.0f s' % detected if detected is not None else 'never (200 s)'}; row history polled "
-            f"{[s for _, s, _, _ in seen]}; runs {statuses}; launcher {' '.join(x.strip() for x in launcher)}")
+            f"{[s for _, s, _, _ in seen]}; runs {statuses} (will_retry {will_retry}); "
+            f"launcher {' '.join(x.strip() for x in launcher)}")
     print(f"\nFAULT 2: {note}")
     record_fault("Run worker SIGKILL mid-run", 1,
                  lost=int(row is None or row["status"] != "completed"),
@@ -779,8 +785,8 @@ def test_an_engine_process_killed_mid_backfill_loses_no_document(s3_server, s3_b
     that were in flight are read again, every row ends ``completed`` and the report lists no failure."""
     import psutil
 
-    from ocr_pipeline.backfill import backfill_prefix
-    from ocr_pipeline.store import VerdictStore
+    from ocr_pipeline.adapters.store import VerdictStore
+    from ocr_pipeline.flows.backfill import run_prefix_backfill
 
     store = VerdictStore(pg_database_url)
     store.ensure_schema()
@@ -804,7 +810,7 @@ def test_an_engine_process_killed_mid_backfill_loses_no_document(s3_server, s3_b
 
     outcome: dict = {}
     runner = threading.Thread(target=lambda: outcome.update(
-        report=backfill_prefix(client, s3_bucket, "engine-kill/", store, "engine-kill-run", workers=2)))
+        report=run_prefix_backfill(client, s3_bucket, "engine-kill/", store, "engine-kill-run", workers=2)))
     runner.start()
     wait_for(lambda: any((store.get(rid) or {}).get("status") == "completed" for rid in ids.values()), 300,
              interval=0.1, what="the first verdict of the backfill")
@@ -823,3 +829,420 @@ def test_an_engine_process_killed_mid_backfill_loses_no_document(s3_server, s3_b
     assert not lost, lost
     assert all(row["verdict"] is True for row in rows.values()), rows
     assert not engine_processes(), "engine processes left after the backfill"
+
+
+# ------------------------------------------------------- run-worker host lost (every process SIGKILLed)
+
+def _in_progress_runs(instance: dg.DagsterInstance, ids) -> list[dg.DagsterRun]:
+    wanted = {str(rid) for rid in ids}
+    statuses = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    return [run for run in instance.get_runs(filters=dg.RunsFilter(statuses=statuses))
+            if run.tags.get("request_id") in wanted]
+
+
+@pytest.mark.timeout(600)
+def test_run_worker_host_lost_mid_batch_its_runs_are_failed_and_relaunched(deployment, kafka_broker, s3_server,
+                                                                           monkeypatch):
+    """SIGKILL every process of the run worker (main process and pool, as when its machine dies) while
+    it executes runs of a 20-request batch (downloads slowed to 3 s, so runs are mid-way), start a new
+    worker: the lost worker's runs, whose Celery state stays STARTED (or PENDING for a task it took and
+    never started), are failed within 60 s (no heartbeat) and relaunched; every request ends completed
+    with exactly one successful run."""
+    keys = _cheap_documents(s3_server, deployment.bucket)
+    ids, events = _batch(keys, 20)
+    with FaultProxy(s3_server.endpoint_url, plan={"GET": ["delay"] * 40}, delay_seconds=3.0) as proxy:
+        deployment.env["S3_ENDPOINT_URL"] = proxy.endpoint_url
+        monkeypatch.setenv("S3_ENDPOINT_URL", proxy.endpoint_url)
+        daemon = deployment.daemon("daemon-worker-host-lost")
+        try:
+            daemon.start()
+            _produce_spread(kafka_broker.bootstrap_servers, deployment.topic, events)
+            with deployment.instance() as instance:
+                wait_for(lambda: _terminal_count(deployment.store, ids) >= 4
+                         and any(run.status == dg.DagsterRunStatus.STARTED for run in _in_progress_runs(instance, ids)),
+                         DAEMON_START_TIMEOUT + 240, interval=0.2, what="runs executing after 4 verdicts",
+                         on_timeout=lambda: _progress(deployment.store, ids, daemon))
+                time.sleep(1)  # mid-download
+                daemon.kill_worker_group()
+                killed_at = time.time()
+                victims = {run.run_id: run.status.value for run in _in_progress_runs(instance, ids)}
+            terminal_at_kill = _terminal_count(deployment.store, ids)
+            daemon.start_worker()
+            with deployment.instance() as instance:
+                with contextlib.suppress(AssertionError):
+                    wait_for(lambda: all(instance.get_run_by_id(r).is_finished for r in victims), 120,
+                             interval=0.5, what="the lost worker's runs to end")
+                ended = time.time() - killed_at
+                with contextlib.suppress(AssertionError):
+                    wait_for(lambda: _terminal_count(deployment.store, ids) == len(ids), 240, interval=1,
+                             what="every request", on_timeout=lambda: _progress(deployment.store, ids, daemon))
+                finished = time.time() - killed_at
+                outcome = _outcome(deployment.store, instance, ids)
+                victim_ends = {r: (status, instance.get_run_by_id(r).status.value) for r, status in victims.items()}
+                stuck = [run.run_id for rid in ids for run in _runs_of(instance, rid)
+                         if not instance.get_run_by_id(run.run_id).is_finished]
+            crashed = int(not daemon.alive()) + int(not daemon.worker_alive())
+            log_tail = daemon.log_tail(150)
+        finally:
+            daemon.stop()
+            daemon.kill_group()
+
+    not_one_success = [rid for rid, runs in outcome["runs"].items()
+                       if sum(1 for run in runs if run.status == dg.DagsterRunStatus.SUCCESS) != 1]
+    executing = [r for r, (was, _) in victim_ends.items() if was == "STARTED"]
+    run_statuses = {rid: [run.status.value for run in outcome["runs"][rid]] for rid in not_one_success}
+    note = (f"worker main + pool SIGKILLed at {terminal_at_kill}/20 terminal; its runs (status at the kill -> "
+            f"end) {sorted(victim_ends.values())} all ended {ended:.0f} s after the kill; all 20 terminal "
+            f"{finished:.0f} s after it; statuses {outcome['statuses']}; stuck runs {len(stuck)}")
+    print(f"\nFAULT worker host lost: {note}")
+    record_fault("Run worker host lost (main process + pool SIGKILL) mid-batch, new worker", len(ids),
+                 lost=len(outcome["lost"]) + len(outcome["unexpected"]), duplicated=len(not_one_success),
+                 crashed=crashed, note=note)
+    assert not outcome["lost"] and not outcome["unexpected"], outcome["statuses"]
+    assert not stuck and not not_one_success, (stuck, run_statuses, log_tail)
+    assert executing and all(victim_ends[r][1] == "FAILURE" for r in executing), victim_ends
+    assert ended <= 60, f"the lost worker's runs ended {ended:.0f} s after the kill"
+    assert crashed == 0
+
+
+# ------------------------------------------------------------------------- S3 outage: circuit breaker
+
+_LONG_FAULTS = os.environ.get("OCR_LONG_FAULTS") == "1"
+
+
+@pytest.mark.timeout(1500)
+@pytest.mark.parametrize("outage_seconds", [
+    60, pytest.param(600, marks=pytest.mark.skipif(not _LONG_FAULTS, reason="10-minute outage: OCR_LONG_FAULTS=1")),
+])
+def test_s3_unreachable_while_40_requests_arrive_fails_none_and_all_complete_after(
+    deployment, kafka_broker, s3_server, monkeypatch, outage_seconds
+):
+    """S3 behind a TCP proxy that refuses connections for ``outage_seconds`` while 40 requests arrive:
+    the runs already created wait for S3 (``S3_OUTAGE_WAIT_SECONDS``), their failures open the shared
+    circuit breaker, the sensor then creates no runs (skip reason) and leaves the rest in Kafka; when S3
+    is back a probe closes the breaker and every request completes, none failed."""
+    from dagster._core.scheduler.instigation import TickStatus
+
+    from ocr_pipeline.adapters.s3_breaker import OPEN, S3Breaker
+
+    keys = _cheap_documents(s3_server, deployment.bucket)
+    warm_ids, warm_events = _batch(keys, 2)
+    ids, events = _batch(keys, 40)
+    breaker = S3Breaker(deployment.store.database_url)
+    breaker.record_success()  # closed to start with, whatever earlier tests left
+    upstream = urllib.parse.urlsplit(s3_server.endpoint_url)
+    with TcpProxy((upstream.hostname, upstream.port)) as proxy:
+        for name, value in (("S3_ENDPOINT_URL", f"http://{proxy.address}"), ("S3_CONNECT_TIMEOUT_SECONDS", "1"),
+                            ("S3_READ_TIMEOUT_SECONDS", "3"), ("S3_DOWNLOAD_ATTEMPTS", "2"),
+                            ("S3_OUTAGE_WAIT_SECONDS", str(outage_seconds + 120)),
+                            ("S3_BREAKER_COOLDOWN_SECONDS", "5")):
+            deployment.env[name] = value
+            monkeypatch.setenv(name, value)
+        daemon = deployment.daemon("daemon-s3-outage")
+        states: list[str] = []
+        try:
+            daemon.start()
+            _produce_spread(kafka_broker.bootstrap_servers, deployment.topic, warm_events)
+            wait_for(lambda: _terminal_count(deployment.store, warm_ids) == len(warm_ids), DAEMON_START_TIMEOUT + 120,
+                     what="the warm-up requests", on_timeout=lambda: _progress(deployment.store, warm_ids, daemon))
+            outage_start = time.time()
+            proxy.set_mode("refuse")
+            chunks = [events[i::4] for i in range(4)]  # 4 × 10 requests over the first 3/4 of the outage
+            for number, chunk in enumerate(chunks):
+                while time.time() < outage_start + number * outage_seconds / 4:
+                    states.append(breaker.state())
+                    time.sleep(1)
+                _produce_spread(kafka_broker.bootstrap_servers, deployment.topic, chunk)
+            while time.time() < outage_start + outage_seconds:
+                states.append(breaker.state())
+                time.sleep(1)
+            outage_end = time.time()
+            proxy.set_mode("forward")
+            with contextlib.suppress(AssertionError):
+                wait_for(lambda: _terminal_count(deployment.store, ids) == len(ids), 600, interval=1,
+                         what="every request after S3 returned",
+                         on_timeout=lambda: _progress(deployment.store, ids, daemon))
+            recovered = time.time()
+            crashed = _crashed(daemon)
+            with deployment.instance() as instance:
+                outcome = _outcome(deployment.store, instance, ids)
+                state = _sensor_state(instance)
+                ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=outage_start,
+                                           limit=1000)
+                created_in_outage = sum(1 for rid in ids for run in outcome["runs"][rid]
+                                        if run.run_id and instance.get_run_record_by_id(run.run_id)
+                                        .create_timestamp.timestamp() < outage_end)
+        finally:
+            daemon.stop()
+            daemon.kill_group()
+            breaker.record_success()
+
+    breaker_skips = [t for t in ticks
+                     if t.status == TickStatus.SKIPPED and "S3 circuit breaker" in (t.skip_reason or "")]
+    finished = [row["completed_at"] for row in outcome["rows"].values() if row and row.get("completed_at")]
+    last_done = max((f.timestamp() for f in finished), default=recovered) - outage_end
+    note = (f"S3 refused {outage_end - outage_start:.0f} s while 40 requests arrived: {created_in_outage} runs created "
+            f"in the outage, {len(breaker_skips)} sensor ticks skipped by the open breaker; "
+            f"statuses {outcome['statuses']}, failed runs {len(outcome['failed_runs'])}; the last verdict "
+            f"{last_done:.0f} s after S3 returned")
+    print(f"\nFAULT S3 outage {outage_seconds} s: {note}")
+    record_fault(f"S3 unreachable {outage_seconds} s while 40 requests arrive (circuit breaker)", len(ids),
+                 lost=len(outcome["lost"]) + len(outcome["unexpected"]), duplicated=len(outcome["duplicated"]),
+                 crashed=crashed + len(outcome["failed_runs"]), note=note)
+    assert not outcome["lost"] and not outcome["unexpected"], outcome["statuses"]
+    assert not outcome["failed_runs"] and not outcome["duplicated"], outcome["failed_runs"]
+    assert crashed == 0
+    assert OPEN in states and breaker_skips, (states[-5:], len(ticks))
+
+
+# ----------------------------------------------------------- runs waiting behind slow documents
+
+@pytest.mark.timeout(480)
+def test_runs_waiting_longer_than_the_start_timeout_are_not_failed(deployment, kafka_broker, s3_server, monkeypatch):
+    """Eight requests whose downloads take 6 s each, one run-worker process, run monitoring's start
+    timeout cut to 12 s (polled every 2 s): the queue lasts far longer than the timeout, and every run
+    completes, none failed, none retried. The runs wait in Dagster's queue; on the Celery queue at most
+    one waits, for one run (a fixed max_concurrent_runs of 4 kept three there, up to 20 s)."""
+    keys = _cheap_documents(s3_server, deployment.bucket)
+    ids, events = _batch(keys, 8)
+    instance_file = deployment.home / "dagster.yaml"
+    text = instance_file.read_text()
+    for setting, value in (("start_timeout_seconds", 12), ("poll_interval_seconds", 2)):
+        text, replaced = re.subn(rf"{setting}: \d+", f"{setting}: {value}", text)
+        assert replaced == 1, setting
+    instance_file.write_text(text)
+    with FaultProxy(s3_server.endpoint_url, plan={"GET": ["delay"] * len(ids)}, delay_seconds=6.0) as proxy:
+        deployment.env["S3_ENDPOINT_URL"] = proxy.endpoint_url
+        monkeypatch.setenv("S3_ENDPOINT_URL", proxy.endpoint_url)
+        daemon = deployment.daemon("daemon-slow-queue")
+        daemon.worker_concurrency = 1
+        started = time.time()
+        try:
+            daemon.start()
+            _produce_spread(kafka_broker.bootstrap_servers, deployment.topic, events)
+            with contextlib.suppress(AssertionError):
+                wait_for(lambda: _terminal_count(deployment.store, ids) == len(ids), DAEMON_START_TIMEOUT + 240,
+                         interval=1, what="every request", on_timeout=lambda: _progress(deployment.store, ids, daemon))
+            finished = time.time() - started
+            crashed = _crashed(daemon)
+            with deployment.instance() as instance:
+                outcome = _outcome(deployment.store, instance, ids)
+                queued, on_celery = [], []
+                for runs in outcome["runs"].values():
+                    for run in runs:
+                        stats = instance.get_run_stats(run.run_id)
+                        record = instance.get_run_record_by_id(run.run_id)
+                        if stats.launch_time and stats.start_time:
+                            queued.append(stats.start_time - record.create_timestamp.timestamp())
+                            on_celery.append(stats.start_time - stats.launch_time)
+        finally:
+            daemon.stop()
+            daemon.kill_group()
+    note = (f"8 runs of ~6 s on 1 worker process, start timeout 12 s: longest wait from creation to start "
+            f"{max(queued, default=0):.0f} s, of it on Celery {max(on_celery, default=0):.0f} s; all terminal after "
+            f"{finished:.0f} s; statuses {outcome['statuses']}; failed runs {len(outcome['failed_runs'])}")
+    print(f"\nFAULT slow queue: {note}")
+    record_fault("Runs waiting longer than run monitoring's start timeout", len(ids),
+                 lost=len(outcome["lost"]) + len(outcome["unexpected"]), duplicated=len(outcome["duplicated"]),
+                 crashed=crashed + len(outcome["failed_runs"]), note=note)
+    assert not outcome["lost"] and not outcome["unexpected"], outcome["statuses"]
+    assert not outcome["failed_runs"] and not outcome["duplicated"], outcome["failed_runs"]
+    assert max(queued) > 12, queued  # the queue really was longer than the start timeout
+    assert crashed == 0
+
+
+# ------------------------------------------------------------- Postgres connections over ticks and events
+
+_STREAM_EVENTS = 1000 if _LONG_FAULTS else 200
+_IDLE_SECONDS = 3600 if _LONG_FAULTS else 90
+
+
+_CODE_SERVER = "code server"
+
+
+def _process_role(pid: int) -> str:
+    """What a deployment process is, from its command line: daemon, code server, run worker, this test."""
+    import psutil
+
+    if pid == os.getpid():
+        return "test"
+    try:
+        command = " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return "gone"
+    if "dagster-daemon" in command:
+        return "daemon"
+    if "grpc" in command or "code-server" in command:
+        return _CODE_SERVER
+    if "ocr-pipeline" in command or "celery" in command:
+        return "run worker"
+    return "other"
+
+
+class _ConnectionSampler:
+    """Counts the deployment's Postgres connections every ``interval`` s in a thread: per database (from
+    ``pg_stat_activity``) and per client process (the local pid behind each client port)."""
+
+    def __init__(self, databases: dict[str, str], interval: float = 2.0):
+        self.databases = databases  # label -> database name
+        self.interval = interval
+        self.samples: list[tuple[str, dict[str, int], dict[str, int]]] = []  # phase, per database, per process
+        self.phase = "start"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="pg-connection-sampler", daemon=True)
+
+    def sample(self) -> tuple[dict[str, int], dict[str, int]]:
+        import psutil
+        import psycopg2
+
+        conn = psycopg2.connect(host=services.PG_HOST, port=services.PG_PORT, user=services.PG_USER,
+                                dbname="postgres", connect_timeout=5)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT datname, client_port FROM pg_stat_activity WHERE datname = ANY(%s)",
+                            (list(self.databases.values()),))
+                rows = cur.fetchall()
+        finally:
+            conn.close()
+        by_database = {label: sum(1 for name, _ in rows if name == db) for label, db in self.databases.items()}
+        ports = {port for _, port in rows if port}
+        owners = {c.laddr.port: c.pid for c in psutil.net_connections(kind="tcp")
+                  if c.raddr and c.raddr.port == services.PG_PORT and c.laddr.port in ports and c.pid}
+        by_process: dict[str, int] = {}
+        for port in ports:
+            process = f"{_process_role(owners[port])} {owners[port]}" if port in owners else "unknown"
+            by_process[process] = by_process.get(process, 0) + 1
+        return by_database, by_process
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                by_database, by_process = self.sample()
+                self.samples.append((self.phase, by_database, by_process))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "_ConnectionSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def totals(self, phase: str) -> list[int]:
+        return [sum(by_database.values()) for p, by_database, _ in self.samples if p == phase]
+
+    def totals_one_code_server(self, phase: str) -> list[int]:
+        """Like ``totals``, counting only the busiest code server of each sample: the daemon replaces its
+        code server every minute and the old one keeps its connections until it exits, so a sample that
+        falls in the overlap sees two (or sees the old one "gone" while its sockets close); that is Dagster's
+        workspace reload, not a leak."""
+        totals = []
+        for p, _, by_process in self.samples:
+            if p == phase:
+                code_servers = [n for process, n in by_process.items() if _CODE_SERVER in process]
+                rest = sum(n for process, n in by_process.items()
+                           if _CODE_SERVER not in process and not process.startswith("gone"))
+                totals.append(rest + max(code_servers, default=0))
+        return totals
+
+    def steady_per_process(self, phase: str) -> dict[str, float]:
+        """Each process's median connection count over the samples of ``phase`` that saw it (a pool's
+        overflow, open for a moment under concurrency, does not move a median; connections left behind
+        do). Processes come and go: the daemon replaces its code server every minute."""
+        counts: dict[str, list[int]] = {}
+        for p, _, by_process in self.samples:
+            if p == phase:
+                for process, count in by_process.items():
+                    if process != "unknown":
+                        counts.setdefault(process, []).append(count)
+        return {process: statistics.median(values) for process, values in counts.items()}
+
+
+def _database_name(url: str) -> str:
+    return urllib.parse.urlsplit(url).path.lstrip("/")
+
+
+@pytest.mark.timeout(5400 if _LONG_FAULTS else 900)
+def test_postgres_connections_stay_flat_over_idle_ticks_and_a_stream_of_events(deployment, kafka_broker, s3_server):
+    """The real daemon, code server and run workers tick idle for ``_IDLE_SECONDS`` (90 s; an hour with
+    ``OCR_LONG_FAULTS=1``), take ``_STREAM_EVENTS`` requests (200; 1,000 long) and tick idle again: the
+    Postgres connections of the Dagster storage and the verdict databases stay bounded (the last idle
+    phase holds no more than the first, give or take a pool's overflow), every request completes once.
+
+    Dagster builds an instance (and so the storage's engines) for every sensor evaluation and every run;
+    it never disposes the engines, so each kept its pooled connections until garbage collection."""
+    keys = _cheap_documents(s3_server, deployment.bucket)
+    warm_ids, warm_events = _batch(keys, 6)
+    ids, events = _batch(keys, _STREAM_EVENTS)
+    databases = {"dagster": _database_name(deployment.env["DAGSTER_PG_URL"]),
+                 "verdicts": _database_name(deployment.env["DATABASE_URL"])}
+    daemon = deployment.daemon("daemon-connections")
+    timings: dict[str, float] = {}
+    try:
+        with _ConnectionSampler(databases) as sampler:
+            daemon.start()
+            _produce_spread(kafka_broker.bootstrap_servers, deployment.topic, warm_events)
+            wait_for(lambda: _terminal_count(deployment.store, warm_ids) == len(warm_ids), DAEMON_START_TIMEOUT + 120,
+                     what="the warm-up requests", on_timeout=lambda: _progress(deployment.store, warm_ids, daemon))
+            time.sleep(10)  # the warm-up's last runs end
+            sampler.phase = "idle"
+            idle_start = time.time()
+            time.sleep(_IDLE_SECONDS)
+            timings["idle"] = time.time() - idle_start
+            sampler.phase = "stream"
+            stream_start = time.time()
+            for chunk in (events[i:i + 50] for i in range(0, len(events), 50)):
+                _produce_spread(kafka_broker.bootstrap_servers, deployment.topic, chunk)
+            with contextlib.suppress(AssertionError):
+                wait_for(lambda: _terminal_count(deployment.store, ids) == len(ids), 300 + 2 * len(ids),
+                         interval=2, what="every request of the stream",
+                         on_timeout=lambda: _progress(deployment.store, ids, daemon))
+            timings["stream"] = time.time() - stream_start
+            time.sleep(10)
+            sampler.phase = "after"
+            time.sleep(60)
+            crashed = _crashed(daemon)
+        with deployment.instance() as instance:
+            outcome = _outcome(deployment.store, instance, ids)
+            state = _sensor_state(instance)
+            ticks = len(instance.get_ticks(state.instigator_origin_id, state.selector_id, after=idle_start,
+                                           limit=100000)) if state else 0
+            idle_ticks = len(instance.get_ticks(state.instigator_origin_id, state.selector_id, after=idle_start,
+                                                before=stream_start, limit=100000)) if state else 0
+    finally:
+        daemon.stop()
+        daemon.kill_group()
+
+    from ocr_pipeline.deploy.dagster_instance import POOL_SIZE
+
+    idle, after = sampler.totals("idle"), sampler.totals("after")
+    idle_one, after_one = sampler.totals_one_code_server("idle"), sampler.totals_one_code_server("after")
+    quarter = max(1, len(idle) // 4)
+    first_idle, last_idle = statistics.median(idle[:quarter]), statistics.median(idle[-quarter:])
+    # what one process keeps open: the three Dagster storage pools and the verdict store's pool
+    per_process_bound = 3 * POOL_SIZE + deployment.store.engine.pool.size()
+    steady = {phase: sampler.steady_per_process(phase) for phase in ("idle", "after")}
+    largest = {phase: max(values.items(), key=lambda item: item[1], default=("-", 0))
+               for phase, values in steady.items()}
+    note = (f"real daemon, code server and 2 run-worker processes; Postgres connections (Dagster storage + verdict "
+            f"databases, median) over {idle_ticks} idle sensor ticks ({timings['idle']:.0f} s): {first_idle:g} in "
+            f"the first quarter, {last_idle:g} in the last; {len(ids)} requests in {timings['stream']:.0f} s "
+            f"({ticks} ticks in all): peak "
+            f"{max(sampler.totals('stream'), default=0)}, then idle {statistics.median(after or [0]):g} "
+            f"(one code server counted: {statistics.median(idle_one or [0]):g} before, "
+            f"{statistics.median(after_one or [0]):g} after); most in one process (median) "
+            f"{largest['idle'][1]:g} idle, {largest['after'][1]:g} after "
+            f"({largest['after'][0].split()[0]}, bound {per_process_bound}); statuses {outcome['statuses']}, "
+            f"failed runs {len(outcome['failed_runs'])}")
+    print(f"\nFAULT connections: {note}\nper process: {steady}")
+    record_fault(f"Postgres connections over {idle_ticks} idle ticks and {len(ids)} events", len(ids),
+                 lost=len(outcome["lost"]) + len(outcome["unexpected"]), duplicated=len(outcome["duplicated"]),
+                 crashed=crashed + len(outcome["failed_runs"]), note=note)
+    assert not outcome["lost"] and not outcome["unexpected"], outcome["statuses"]
+    assert not outcome["failed_runs"] and not outcome["duplicated"], outcome["failed_runs"]
+    assert crashed == 0
+    assert idle_ticks >= _IDLE_SECONDS // 3, idle_ticks  # the sensor really ticked
+    # flat: no process keeps more than its pools, and neither ticks nor events add connections
+    assert all(count <= per_process_bound for values in steady.values() for count in values.values()), steady
+    assert statistics.median(after_one) <= statistics.median(idle_one) + 2, (idle_one, after_one, steady)

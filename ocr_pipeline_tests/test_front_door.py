@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ocr_pipeline_tests import services
+from ocr_pipeline_devtools import services
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DATABASE = "ocr_pipeline_demo"
 DEMO_DAGSTER_DATABASE = "ocr_pipeline_demo_dagster"
 
-pytestmark = pytest.mark.skipif(not services.postgres_available(), reason="needs Postgres on 127.0.0.1:5432")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not services.postgres_available(), reason="needs Postgres on 127.0.0.1:5432"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +56,19 @@ def _demo_rows() -> dict[int, dict]:
 def test_demo_once_prints_expected_table_and_fills_the_database(demo_clone):
     _, output = demo_clone
     table = [line for line in output.splitlines() if re.match(r"^\s+(\d+|-)\s{2}\S", line)]
-    assert len(table) == 14, output[-4000:]
+    assert len(table) == 15, output[-4000:]
     assert all(line.rstrip().endswith("yes") for line in table), "\n".join(table)
     assert re.search(r"missing S3 object .* failed .* S3_OBJECT_NOT_FOUND", output)
     assert re.search(r"namesake with another IIN .* completed\s+False\s+IIN_MISMATCH", output)
+    assert re.search(r"initials only, no IIN: review .* completed\s+True", output)
+    assert re.search(r"review desk: http://127\.0\.0\.1:\d+/review", output)
     assert not re.search(r"\b\d{12}\b", output), "a full IIN was printed"
 
     rows = _demo_rows()
     statuses = sorted(row["status"] for row in rows.values())
-    assert statuses.count("completed") == 10 and statuses.count("failed") == 1 and statuses.count("invalid") == 1
+    assert statuses.count("completed") == 11 and statuses.count("failed") == 1 and statuses.count("invalid") == 1
     accepted = [row for row in rows.values() if row["verdict"] is True]
-    assert len(accepted) == 7
+    assert len(accepted) == 8
     failed = next(row for row in rows.values() if row["status"] == "failed")
     assert [e["code"] for e in failed["errors"]] == ["S3_OBJECT_NOT_FOUND"]
 
@@ -111,7 +116,7 @@ def test_webserver_graphql_shows_sensor_runs_and_materializations(demo_clone):
 
         sensor = _graphql(port, """{ sensorOrError(sensorSelector: {repositoryLocationName: "ocr_pipeline",
             repositoryName: "__repository__", sensorName: "kafka_requests_sensor"}) {
-            ... on Sensor { name sensorState { status ticks(limit: 5, statuses: [SUCCESS]) { status runIds } } } } }""")["sensorOrError"]
+            ... on Sensor { name sensorState { status ticks(limit: 5, statuses: [SUCCESS]) { status runIds } } } } }""")["sensorOrError"]  # noqa: E501
         assert sensor["name"] == "kafka_requests_sensor"
         assert sensor["sensorState"]["status"] == "RUNNING"
         assert any(tick["runIds"] for tick in sensor["sensorState"]["ticks"]), sensor
@@ -120,7 +125,7 @@ def test_webserver_graphql_shows_sensor_runs_and_materializations(demo_clone):
             tags { key value } } } } }""")["runsOrError"]["results"]
         verify_runs = [run for run in runs if run["jobName"] == "verify_request"]
         request_ids = [next(t["value"] for t in run["tags"] if t["key"] == "request_id") for run in verify_runs]
-        assert len(request_ids) == len(set(request_ids)) == 11  # the duplicate event made no second run
+        assert len(request_ids) == len(set(request_ids)) == 12  # the duplicate event made no second run
         assert sorted(run["status"] for run in verify_runs).count("FAILURE") == 1
         for run in verify_runs:
             iin_tags = [t["value"] for t in run["tags"] if "iin" in t["key"].lower()]
@@ -128,7 +133,7 @@ def test_webserver_graphql_shows_sensor_runs_and_materializations(demo_clone):
 
         asset = _graphql(port, """{ assetOrError(assetKey: {path: ["request_verdict"]}) {
             ... on Asset { assetMaterializations(limit: 50) { runId } } } }""")["assetOrError"]
-        assert len(asset["assetMaterializations"]) == 10
+        assert len(asset["assetMaterializations"]) == 11
     finally:
         os.killpg(webserver.pid, 15)
         webserver.wait(timeout=30)

@@ -1,6 +1,16 @@
+import pytest
+
 from ocr_pipeline.engine.iin import (
-    checksum_digit, find_numbers, has_valid_checksum, is_bin, is_female, is_valid_iin, mask_iin,
+    checksum_digit,
+    find_numbers,
+    has_valid_checksum,
+    is_bin,
+    is_female,
+    is_valid_iin,
+    mask_iin,
 )
+
+pytestmark = pytest.mark.unit
 
 
 def _complete(first11: str) -> str:

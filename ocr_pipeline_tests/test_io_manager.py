@@ -5,10 +5,12 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from ocr_pipeline.defs.resources import PostgresVerdictIOManager, VerdictStoreResource
 from ocr_pipeline.engine.models import CheckResult, Verdict
-from ocr_pipeline.events import RequestEvent
-from ocr_pipeline.resources import PostgresVerdictIOManager, VerdictStoreResource
-from ocr_pipeline_tests.dagster_fixtures import make_iin, new_request_id
+from ocr_pipeline.flows.events import RequestEvent
+from ocr_pipeline_devtools.dagster_fixtures import make_iin, new_request_id
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -71,3 +73,17 @@ def test_output_without_request_id_or_verdict_is_refused(io_manager):
 def test_load_input_of_an_unknown_run_is_refused(io_manager):
     with pytest.raises(dg.DagsterInvariantViolationError):
         io_manager.load_input(dg.build_input_context(upstream_output=dg.build_output_context(run_id="nope")))
+
+
+def test_a_stale_runs_verdict_is_refused_and_fails_its_step(io_manager):
+    """A run retried after its worker was lost comes back and stores its output: the retry owns the row
+    now, so the output is refused (the step fails without retries) and the row keeps the retry's state."""
+    stale, retry = "3f5e0c1a-0000-4000-8000-000000000003", "3f5e0c1a-0000-4000-8000-000000000004"
+    request_id = _received(io_manager, stale)
+    store = io_manager.verdict_store.get_store()
+    store.start_attempt(request_id, retry, "processing", parent_run_id=stale)
+    with pytest.raises(dg.Failure, match=f"the row belongs to run {retry}"):
+        io_manager.handle_output(
+            dg.build_output_context(run_id=stale, output_metadata={"request_id": request_id}), Verdict(verdict=True))
+    row = store.get(request_id)
+    assert row["status"] == "processing" and row["run_id"] == retry and row["verdict"] is None

@@ -6,20 +6,22 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from ocr_pipeline.assets import request_verdict
+from ocr_pipeline.defs.assets import request_verdict
+from ocr_pipeline.defs.jobs import verify_request_job
+from ocr_pipeline.defs.resources import DocumentBucketResource, PostgresVerdictIOManager, VerdictStoreResource
 from ocr_pipeline.engine.models import DocumentError, ErrorCode
-from ocr_pipeline.jobs import verify_request_job
-from ocr_pipeline.resources import DocumentBucketResource, PostgresVerdictIOManager, VerdictStoreResource
-from ocr_pipeline_tests import docgen
-from ocr_pipeline_tests.dagster_fixtures import new_request_id
-from ocr_pipeline_tests.fault_proxy import FaultProxy
+from ocr_pipeline_devtools import docgen
+from ocr_pipeline_devtools.dagster_fixtures import new_request_id
+from ocr_pipeline_devtools.fault_proxy import FaultProxy
+
+pytestmark = pytest.mark.integration
 
 
 def _job(endpoint_url: str, bucket: str, database_url: str, attempts: int = 3) -> dg.JobDefinition:
     store = VerdictStoreResource(database_url=database_url)
     documents = DocumentBucketResource(
         s3=S3Resource(endpoint_url=endpoint_url, region_name="us-east-1"), bucket=bucket,
-        download_attempts=attempts, connect_timeout=2, read_timeout=5,
+        download_attempts=attempts, connect_timeout=2, read_timeout=5, outage_wait_seconds=0,  # fail at once
     )
     defs = dg.Definitions(
         assets=[request_verdict], jobs=[verify_request_job],
@@ -124,8 +126,8 @@ def test_the_resource_downloads_unicode_keys(s3_server, s3_bucket):
 
 def test_a_run_configured_with_only_the_request_id_reads_the_recorded_event(
         s3_server, s3_bucket, pg_database_url, text_pdf):
-    from ocr_pipeline.events import RequestEvent
-    from ocr_pipeline.sensors.kafka_requests import run_request_for
+    from ocr_pipeline.defs.sensors.kafka_requests import run_request_for
+    from ocr_pipeline.flows.events import RequestEvent
 
     s3_server.client().put_object(Bucket=s3_bucket, Key="recorded.pdf", Body=text_pdf)
     applicant = docgen.PEOPLE["smirnov"].applicant()
@@ -151,3 +153,32 @@ def test_a_run_for_an_unrecorded_request_id_alone_fails_saying_what_to_give(s3_s
     assert not result.success
     message = result.failure_data_for_node("request_verdict").error.message
     assert f"request {request_id} is not recorded" in message and "iin" in message
+
+
+def test_re_executing_the_decision_alone_repeats_the_stages_before_it(s3_server, s3_bucket, pg_database_url,
+                                                                     text_pdf):
+    """What *Re-execute from failure* does when the last stage failed: the download and the reading lived
+    in the first run's memory, so the new run repeats them from the request's row, then decides and
+    saves the verdict as a new attempt under its own run id."""
+    s3_server.client().put_object(Bucket=s3_bucket, Key="again.pdf", Body=text_pdf)
+    request_id = new_request_id()
+    applicant = docgen.PEOPLE["smirnov"].applicant()
+    config = {"request_id": request_id, "s3_path": "again.pdf", "iin": applicant.iin,
+              "last_name": applicant.last_name, "first_name": applicant.first_name,
+              "second_name": applicant.second_name}
+    job = dg.build_reconstructable_job(__name__, "_job", reconstructable_args=(
+        s3_server.endpoint_url, s3_bucket, pg_database_url))
+    with dg.DagsterInstance.local_temp() as instance:
+        first = dg.execute_job(job, instance, run_config={"ops": {"request_verdict": {"config": config}}},
+                               tags={"request_id": str(request_id)})
+        assert first.success
+        second = dg.execute_job(job, instance, reexecution_options=dg.ReexecutionOptions(
+            parent_run_id=first.run_id, step_selection=["request_verdict.decide_verdict"]))
+        assert second.success
+        executed = {event.step_key for event in second.get_step_success_events()}
+        logs = [entry.user_message for entry in instance.all_logs(second.run_id)]
+    assert executed == {"request_verdict.decide_verdict"}
+    assert sum("repeating that stage" in message for message in logs) == 2, logs
+    row = VerdictStoreResource(database_url=pg_database_url).get_store().get(request_id)
+    assert row["status"] == "completed" and row["verdict"] is True
+    assert row["run_id"] == second.run_id and row["retry_count"] == 1

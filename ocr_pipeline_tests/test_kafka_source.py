@@ -8,11 +8,19 @@ import time
 
 import pytest
 
-from ocr_pipeline.kafka_source import (
-    FetchedRecord, KafkaSettings, KafkaTopicNotFound, KafkaUnavailable, commit_offsets, committed_offsets,
-    fetch_batch, produce_events,
+from ocr_pipeline.adapters.kafka import (
+    FetchedRecord,
+    KafkaSettings,
+    KafkaTopicNotFound,
+    KafkaUnavailable,
+    commit_offsets,
+    committed_offsets,
+    fetch_batch,
+    produce_events,
 )
-from ocr_pipeline_tests import services
+from ocr_pipeline_devtools import services
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -210,7 +218,7 @@ def test_settings_validate_and_map_to_kafka_python():
 
 def test_an_unchanged_cursor_is_not_committed_again(settings, monkeypatch):
     """An idle sensor ticks every second with the same cursor: one commit, not one a tick."""
-    from ocr_pipeline import kafka_source
+    from ocr_pipeline.adapters import kafka as kafka_source
 
     opened = []
     real_open = kafka_source._open_consumer

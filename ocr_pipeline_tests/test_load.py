@@ -12,7 +12,9 @@ from PIL import Image
 
 from ocr_pipeline.engine.load import detect_format, image_to_array, is_readable_text, load_document
 from ocr_pipeline.engine.models import DocumentError, EngineSettings, ErrorCode
-from ocr_pipeline_tests import engine_pages as pages
+from ocr_pipeline_devtools import engine_pages as pages
+
+pytestmark = pytest.mark.unit
 
 SETTINGS = EngineSettings()
 

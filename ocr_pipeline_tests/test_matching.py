@@ -3,11 +3,21 @@
 import pytest
 
 from ocr_pipeline.engine.matching import (
-    NameMatcher, allowance, find_person_mentions, fold, looks_like_patronymic, normalize_text,
-    ocr_distance, prepare_page, tokenize, word_key,
+    NameMatcher,
+    allowance,
+    find_person_mentions,
+    fold,
+    looks_like_patronymic,
+    normalize_text,
+    ocr_distance,
+    prepare_page,
+    tokenize,
+    word_key,
 )
 from ocr_pipeline.engine.models import PageText
 from ocr_pipeline.engine.names import name_forms
+
+pytestmark = pytest.mark.unit
 
 
 def search(text, last, first, second="", female=None, pages=None):

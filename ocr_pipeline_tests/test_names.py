@@ -5,9 +5,18 @@ import pytest
 from ocr_pipeline.engine.iin import checksum_digit
 from ocr_pipeline.engine.models import Applicant
 from ocr_pipeline.engine.names import (
-    applicant_gender, decline_first_name, decline_patronymic, decline_surname, forms_for_applicant,
-    gender_from_names, kazakh_case_forms, name_forms, opposite_gender_surname,
+    applicant_gender,
+    decline_first_name,
+    decline_patronymic,
+    decline_surname,
+    forms_for_applicant,
+    gender_from_names,
+    kazakh_case_forms,
+    name_forms,
+    opposite_gender_surname,
 )
+
+pytestmark = pytest.mark.unit
 
 
 def _iin(first11: str) -> str:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import stat
 import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
-import pytest
 import pytesseract
+import pytest
 from PIL import Image
 
 from ocr_pipeline.engine import ocr
 from ocr_pipeline.engine.models import DocumentError, EngineSettings, ErrorCode
 from ocr_pipeline.engine.preprocess import preprocess_page
-from ocr_pipeline_tests import engine_pages as pages
+from ocr_pipeline_devtools import engine_pages as pages
+
+pytestmark = pytest.mark.unit
 
 SETTINGS = EngineSettings()
 
@@ -198,3 +204,84 @@ def test_engine_versions_are_cached_copies():
     again = ocr.engine_versions()
     assert time.perf_counter() - started < 0.001
     assert again["tesseract"] == cli
+
+
+# ------------------------------------------------------------ temporary directories of killed processes
+
+_OCR_IN_A_CHILD = """
+import sys
+import numpy as np
+import pytesseract
+from ocr_pipeline.engine import ocr
+from ocr_pipeline.engine.models import EngineSettings
+
+pytesseract.pytesseract.tesseract_cmd = sys.argv[1]
+ocr.detect_orientation(np.full((200, 300), 255, dtype=np.uint8), EngineSettings(ocr_timeout_seconds=120))
+"""
+
+
+def _backdate(path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_the_directory_of_a_process_killed_mid_ocr_is_swept_and_a_live_ones_kept(tmp_path):
+    """A child process killed with SIGKILL while its Tesseract command runs leaves ``ocr-<pid>-*``
+    behind; the sweep keeps it while it is younger than a minute, then removes it, and never removes the
+    directory of a live process (this one's, and a live child's), however old."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    slow_tesseract = tmp_path / "slow-tesseract"
+    slow_tesseract.write_text(f"#!/bin/sh\nsleep 60\nexec {pytesseract.pytesseract.tesseract_cmd} \"$@\"\n")
+    slow_tesseract.chmod(0o755)
+    env = {**os.environ, "TMPDIR": str(temp), "OCR_TESSERACT_IN_PROCESS": "0"}
+    children = [subprocess.Popen([sys.executable, "-c", _OCR_IN_A_CHILD, str(slow_tesseract)], env=env,
+                                 start_new_session=True) for _ in range(2)]
+    victim, survivor = children
+    try:
+        def directory_of(child) -> list:
+            return [p for p in temp.iterdir() if p.name.startswith(f"ocr-{child.pid}-") and (p / "page.bmp").exists()]
+
+        deadline = time.monotonic() + 60
+        while not (directory_of(victim) and directory_of(survivor)):
+            assert time.monotonic() < deadline, sorted(p.name for p in temp.iterdir())
+            assert victim.poll() is None and survivor.poll() is None
+            time.sleep(0.1)
+        [victim_dir], [survivor_dir] = directory_of(victim), directory_of(survivor)
+        os.killpg(victim.pid, signal.SIGKILL)  # the child and its Tesseract command, mid-OCR
+        victim.wait(10)
+        assert victim_dir.exists()  # nobody removed it
+
+        own_dir = temp / f"{ocr.temp_dir_prefix()}held"
+        own_dir.mkdir()
+        foreign = temp / "ocr-worker-metrics-x"  # not an OCR directory of a pid
+        foreign.mkdir()
+        assert ocr.sweep_orphaned_temp_dirs(str(temp)) == []  # the orphan is younger than a minute
+        for path in (victim_dir, survivor_dir, own_dir, foreign):
+            _backdate(path, 3600)
+        removed = ocr.sweep_orphaned_temp_dirs(str(temp))
+        assert removed == [str(victim_dir)]
+        assert not victim_dir.exists()
+        assert survivor_dir.exists() and own_dir.exists() and foreign.exists()
+    finally:
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait(10)
+
+
+def test_each_process_names_its_ocr_directories_after_its_pid(tmp_path, monkeypatch):
+    """``ocr-<pid>-``: the sweep can tell whose directory it is."""
+    assert ocr.temp_dir_prefix() == f"ocr-{os.getpid()}-"
+    seen = []
+    real = pytesseract.pytesseract.run_tesseract
+
+    def spy(path, *args, **kwargs):
+        seen.append(os.path.basename(os.path.dirname(path)))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pytesseract.pytesseract, "run_tesseract", spy)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ocr.detect_orientation(np.full((200, 300), 255, dtype=np.uint8), SETTINGS)
+    assert seen and all(name.startswith(ocr.temp_dir_prefix()) for name in seen)
+    assert list(tmp_path.iterdir()) == []

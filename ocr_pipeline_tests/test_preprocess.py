@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import pytest
@@ -13,7 +11,9 @@ from ocr_pipeline.engine import preprocess as pp
 from ocr_pipeline.engine.load import load_document
 from ocr_pipeline.engine.models import EngineSettings
 from ocr_pipeline.engine.ocr import ocr_page, read_text
-from ocr_pipeline_tests import engine_pages as pages
+from ocr_pipeline_devtools import engine_pages as pages
+
+pytestmark = pytest.mark.unit
 
 SETTINGS = EngineSettings()
 
@@ -237,20 +237,11 @@ def test_speck_above_a_word_is_removed_and_the_word_read():
 
 # ------------------------------------------------------------------------------------- composition
 
-def test_clean_page_passes_through_quickly(page):
-    """No step changes a clean page, and all of them cost a small fraction of one OCR pass
-    (compared with OCR on the same machine at the same time, so that a busy machine does not matter)."""
+def test_a_clean_page_passes_through_unchanged(page):
+    """No step changes a clean page (what the steps cost is measured by ``make bench-engine``)."""
     bgr = pages.to_array(page)
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        prepared = pp.preprocess_page(bgr, SETTINGS)
-        timings.append(time.perf_counter() - started)
-    started = time.perf_counter()
-    read_text(prepared, 1, SETTINGS)
-    ocr_seconds = time.perf_counter() - started
+    prepared = pp.preprocess_page(bgr, SETTINGS)
     np.testing.assert_array_equal(prepared, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
-    assert min(timings) < 0.3 * ocr_seconds, f"preprocess {min(timings):.3f} s, OCR {ocr_seconds:.3f} s"
 
 
 def test_phone_photo_reads_markedly_better_after_preprocessing(photo):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
-from ocr_pipeline.preview import PREVIEW_LONG_SIDE, preview_key
-from ocr_pipeline_tests import docgen
-from ocr_pipeline_tests.dagster_fixtures import run_verify_request
+from ocr_pipeline.flows.preview import PREVIEW_LONG_SIDE, preview_key
+from ocr_pipeline_devtools import docgen
+from ocr_pipeline_devtools.dagster_fixtures import run_verify_request
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_run_stores_a_preview_boxing_the_name_and_the_iin(s3_server, s3_bucket, pg_database_url):
@@ -49,8 +52,8 @@ def test_a_run_stores_a_preview_boxing_the_name_and_the_iin(s3_server, s3_bucket
 def test_the_kept_prepared_page_gives_the_same_preview_as_preparing_it_again():
     from ocr_pipeline.engine.pipeline import read_pages
     from ocr_pipeline.engine.verify import verify_pages
-    from ocr_pipeline.preview import make_preview
-    from ocr_pipeline.verification import ENGINE_SETTINGS
+    from ocr_pipeline.flows.preview import make_preview
+    from ocr_pipeline.flows.verification import ENGINE_SETTINGS
 
     person = docgen.PEOPLE["kim"]
     data = docgen.degrade(docgen.render_document("sick_leave", person, seed=5), "photo", seed=5)

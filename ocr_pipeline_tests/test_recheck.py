@@ -6,14 +6,16 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from ocr_pipeline.analyst_jobs import recheck_requests_job
-from ocr_pipeline.assets import request_verdict
-from ocr_pipeline.jobs import verify_request_job
-from ocr_pipeline.resources import DocumentBucketResource, PostgresVerdictIOManager, VerdictStoreResource
-from ocr_pipeline.sensors.kafka_requests import run_request_for
-from ocr_pipeline.events import RequestEvent
-from ocr_pipeline_tests import docgen
-from ocr_pipeline_tests.dagster_fixtures import new_request_id
+from ocr_pipeline.defs.analyst_jobs import recheck_requests_job
+from ocr_pipeline.defs.assets import request_verdict
+from ocr_pipeline.defs.jobs import verify_request_job
+from ocr_pipeline.defs.resources import DocumentBucketResource, PostgresVerdictIOManager, VerdictStoreResource
+from ocr_pipeline.defs.sensors.kafka_requests import run_request_for
+from ocr_pipeline.flows.events import RequestEvent
+from ocr_pipeline_devtools import docgen
+from ocr_pipeline_devtools.dagster_fixtures import new_request_id
+
+pytestmark = pytest.mark.integration
 
 
 def _event(request_id: int, key: str, person_key: str) -> RequestEvent:

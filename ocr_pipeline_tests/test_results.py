@@ -8,15 +8,17 @@ import dagster as dg
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from ocr_pipeline.adapters.kafka import KafkaSettings, KafkaUnavailable
+from ocr_pipeline.adapters.results import publish_results
+from ocr_pipeline.adapters.store import VerdictStore
+from ocr_pipeline.defs.resources import KafkaResource, VerdictStoreResource
+from ocr_pipeline.defs.sensors import result_events_sensor
 from ocr_pipeline.engine.models import Verdict
-from ocr_pipeline.events import RequestEvent
-from ocr_pipeline.kafka_source import KafkaSettings, KafkaUnavailable
-from ocr_pipeline.resources import KafkaResource, VerdictStoreResource
-from ocr_pipeline.results import publish_results
-from ocr_pipeline.sensors import result_events_sensor
-from ocr_pipeline.store import VerdictStore
-from ocr_pipeline_tests import services
-from ocr_pipeline_tests.dagster_fixtures import make_iin
+from ocr_pipeline.flows.events import RequestEvent
+from ocr_pipeline_devtools import services
+from ocr_pipeline_devtools.dagster_fixtures import make_iin
+
+pytestmark = pytest.mark.integration
 
 IIN = make_iin("850704", "3", "0012")
 
@@ -104,3 +106,26 @@ def test_an_unreachable_broker_leaves_results_for_the_next_tick(kafka_broker, ne
     off = {**resources, "kafka": KafkaResource(bootstrap_servers="127.0.0.1:1", topic="requests")}
     outcome = result_events_sensor.evaluate_tick(dg.build_sensor_context(resources=off))
     assert "not set" in outcome.skip_message
+
+
+def test_backfill_rows_with_synthetic_ids_publish_no_result(kafka_broker, new_topic, store):
+    from ocr_pipeline.flows.backfill import synthetic_request_id
+
+    synthetic = synthetic_request_id("loan-documents", "2024/12/scan.pdf")
+    assert synthetic < 0
+    store.save_verdict(synthetic, Verdict(verdict=True), "backfill-run")  # as a backfill writes it
+    store.record_received(_event(20))
+    store.save_verdict(20, Verdict(verdict=True), "run-20")
+    topic = new_topic(prefix="results")
+    resources = {
+        "kafka": KafkaResource(bootstrap_servers=kafka_broker.bootstrap_servers, topic="requests",
+                               results_topic=topic, request_timeout_ms=5000),
+        "verdict_store": VerdictStoreResource(database_url=store.database_url),
+    }
+
+    outcome = result_events_sensor.evaluate_tick(dg.build_sensor_context(resources=resources))
+
+    assert outcome.skip_message == "1 result event(s) published"
+    records = _consume(kafka_broker.bootstrap_servers, topic, 2)
+    assert [int(r.key) for r in records] == [20]
+    assert store.unpublished_results() == []  # the synthetic row is not waiting either

@@ -3,12 +3,15 @@ the repository's dagster.yaml; the end-to-end tests run real batches through bot
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
-from ocr_pipeline.dagster_instance import MAX_OVERFLOW, POOL_SIZE
-from ocr_pipeline.run_workers import DEFAULT_BROKER_URL, WarmWorkerRunLauncher, celery_settings, run_queue
-from ocr_pipeline_tests import services
-from ocr_pipeline_tests.dagster_fixtures import write_dagster_home
+from ocr_pipeline.deploy.dagster_instance import MAX_OVERFLOW, POOL_SIZE
+from ocr_pipeline.deploy.run_workers import DEFAULT_BROKER_URL, WarmWorkerRunLauncher, celery_settings, run_queue
+from ocr_pipeline_devtools import services
+from ocr_pipeline_devtools.dagster_fixtures import write_dagster_home
+
+pytestmark = pytest.mark.integration
 
 
 def test_celery_settings_come_from_the_environment(monkeypatch):
@@ -16,7 +19,8 @@ def test_celery_settings_come_from_the_environment(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     settings = celery_settings()
     assert settings["broker"] == settings["backend"] == DEFAULT_BROKER_URL and run_queue() == "dagster"
-    assert settings["config_source"]["task_acks_late"] is False  # a dead worker's run is retried, not re-run
+    # acknowledged when done: a worker holds no task it has not started (a dead one takes none with it)
+    assert settings["config_source"]["task_acks_late"] is True
     assert settings["config_source"]["worker_prefetch_multiplier"] == 1
 
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://queue.example:6380/2")
@@ -60,3 +64,31 @@ def test_the_instance_launches_runs_on_the_workers_and_pools_its_connections(tmp
                 assert set(conn.execute(sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :db"),
                                         {"db": database}).scalars().all()) == set(pids)
             admin.dispose()
+
+
+def test_a_started_task_whose_worker_stopped_beating_is_a_failed_worker(redis_server, monkeypatch):
+    """The launcher's health check on a real Redis: a task STARTED by a worker with no heartbeat key (all
+    its processes killed) is a failed worker; once that worker beats, the same task is running, and its
+    concurrency counts in the queue's live capacity (what the run coordinator launches against)."""
+    from types import SimpleNamespace
+
+    from dagster._core.launcher import WorkerStatus
+    from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
+
+    from ocr_pipeline.deploy import worker_heartbeat
+
+    monkeypatch.setenv("CELERY_BROKER_URL", redis_server.url)
+    monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)
+    monkeypatch.setenv("CELERY_RUN_QUEUE", "heartbeat-test")
+    launcher = WarmWorkerRunLauncher.from_config_value(None, {})
+    run = SimpleNamespace(run_id="run-1", tags={DAGSTER_CELERY_TASK_ID_TAG: "task-heartbeat-1"})
+    launcher.celery.backend.store_result("task-heartbeat-1", {"pid": 1, "hostname": "runs-dead@host"}, "STARTED")
+
+    lost = launcher.check_run_worker_health(run)
+    assert lost.status == WorkerStatus.FAILED and "runs-dead@host lost" in lost.msg
+
+    client = worker_heartbeat.redis_client(launcher.celery)
+    worker_heartbeat.beat(client, "runs-dead@host", 5.0, "heartbeat-test", concurrency=3)
+    assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+    assert worker_heartbeat.live_capacity(client, "heartbeat-test") == 3
+    assert worker_heartbeat.live_capacity(client, "another-queue") == 0

@@ -8,11 +8,18 @@ import os
 
 import pytest
 
-from ocr_pipeline.engine.models import DocumentError, ErrorCode
-from ocr_pipeline.s3_download import (
-    S3ConfigurationError, S3DownloadError, S3Settings, _read_capped, download_object, make_s3_client,
+from ocr_pipeline.adapters.s3 import (
+    S3ConfigurationError,
+    S3DownloadError,
+    S3Settings,
+    _read_capped,
+    download_object,
+    make_s3_client,
 )
-from ocr_pipeline_tests.fault_proxy import FaultProxy
+from ocr_pipeline.engine.models import DocumentError, ErrorCode
+from ocr_pipeline_devtools.fault_proxy import FaultProxy
+
+pytestmark = pytest.mark.integration
 
 UNICODE_KEYS = [
     "Приказ о выходе в декретный отпуск - Жармағанбетова.pdf",

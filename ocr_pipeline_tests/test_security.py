@@ -1,18 +1,19 @@
-"""Security (issue #8): IINs masked in every log and in the Dagster event log, no credentials in the
+"""Security (issue #8): IINs and names masked in every log and Dagster table, no credentials in the
 repository, names stored verbatim through parameterised queries, private temporary files, Kafka SASL/SSL
 and the S3 CA bundle validated and passed through to the clients.
 
 What the log scan covers (``test_a_batch_at_debug_leaks_no_iin_and_no_document_text``): every line the
 daemon, its code server and the run workers write (all at DEBUG, root logger included), every file
 under ``$DAGSTER_HOME/storage`` (compute logs of the runs and of the sensor ticks), and every row of
-Dagster's event log (``event_logs``) in Postgres. Known, by design and not asserted: the run config
-(``runs.run_body``, shown in the UI's Launchpad) carries the event with the full IIN, because the run
-needs it; the test reports which Dagster tables hold it.
+Dagster's event log (``event_logs``) in Postgres; the test also reports any other Dagster table holding
+a full IIN (the run config carries only the request_id). ``test_a_batch_at_debug_leaks_no_applicant_name``
+does the same for the applicants' names, in every Dagster table.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -27,11 +28,18 @@ from typing import Iterable, Iterator, Optional
 import pytest
 
 from ocr_pipeline.engine.iin import mask_iin
-from ocr_pipeline_tests import docgen, services
-from ocr_pipeline_tests.dagster_fixtures import (
-    REPO_ROOT, DaemonProcess, event_bytes, make_iin, new_request_id, wait_for,
+from ocr_pipeline_devtools import docgen, services
+from ocr_pipeline_devtools.dagster_fixtures import (
+    REPO_ROOT,
+    DaemonProcess,
+    event_bytes,
+    make_iin,
+    new_request_id,
+    wait_for,
 )
-from ocr_pipeline_tests.fault_report import FAULT_TEST_MARK, record_fault
+from ocr_pipeline_devtools.fault_report import FAULT_TEST_MARK, record_fault
+
+pytestmark = pytest.mark.e2e
 
 faults = getattr(pytest.mark, FAULT_TEST_MARK)
 
@@ -183,7 +191,7 @@ def test_a_batch_at_debug_leaks_no_iin_and_no_document_text(deployment, kafka_br
     log line, compute log or event-log entry, and no document text in any line at INFO or above."""
     import dagster as dg
 
-    from ocr_pipeline.store import TERMINAL_STATUSES
+    from ocr_pipeline.adapters.store import TERMINAL_STATUSES
 
     ivanova, akhmetov, kim = (docgen.PEOPLE[k] for k in ("ivanova", "akhmetov", "kim"))
     ids = {name: new_request_id() for name in ("accepted", "mismatch", "missing", "bad_iin")}
@@ -288,14 +296,144 @@ def test_a_batch_at_debug_leaks_no_iin_and_no_document_text(deployment, kafka_br
     assert daemon_alive
 
 
+# -------------------------------------------------------------------- 1b. applicant names everywhere
+
+def name_pattern(names: Iterable[str]) -> re.Pattern:
+    """Any word of ``names`` (at least 4 letters) as a log, a traceback or a table could hold it: as
+    written (any case), JSON-escaped (``\\u0416...``, as Dagster stores events) or as the escaped UTF-8 of
+    a ``bytes`` repr (``\\xd0\\x96...``, as Kafka's DEBUG dumps show records); words of 7 letters and
+    more also by their stem (other grammatical cases)."""
+    words = {w for name in names for w in _WORD.findall(name) if len(w) >= 4}
+    words |= {w[:-2] for w in words if len(w) >= 7}  # the stem: other cases of a long name too
+    alternatives = set()
+    for word in words:
+        for variant in (word, word.lower(), word.upper(), word.capitalize()):
+            alternatives.add(re.escape(variant))
+            alternatives.add(re.escape(json.dumps(variant)[1:-1]))
+            alternatives.add(re.escape(repr(variant.encode("utf-8"))[2:-1]))
+    return re.compile("(?i:" + "|".join(sorted(alternatives, key=len, reverse=True)) + ")")
+
+
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def unescaped(text: str) -> str:
+    """``text`` with doubled backslashes collapsed and ``\\uXXXX`` escapes decoded: a JSON string inside a
+    Postgres row's text (``event_logs``) or a repr is escaped once or twice over."""
+    collapsed = re.sub(r"\\{2,}", lambda m: "\\", text)
+    return _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), collapsed)
+
+
+def test_the_name_scanner_finds_names_in_every_form():
+    """The scan of the end-to-end test can fail: a name plain, in another case, JSON-escaped, as bytes."""
+    pattern = name_pattern(["Жармағанбетова Әлия Серікқызы"])
+    for leaked in ("last_name=Жармағанбетова", "ЖАРМАҒАНБЕТОВА", json.dumps({"n": "Серікқызы"}),
+                   repr("Әлия".encode("utf-8")), "жармағанбетовой"):
+        assert pattern.search(leaked), leaked
+    row = '(7,"{""name_snippet"": ""' + json.dumps("Серікқызы")[1:-1].replace("\\", "\\\\") + '""}")'
+    assert not pattern.search(row) and pattern.search(unescaped(row)), row  # a Postgres row's text
+    for safe in ("Ж************", "Ж.", "Ә***", "Серік"):
+        assert not pattern.search(safe) and not pattern.search(unescaped(safe)), safe
+
+
+@faults
+@pytest.mark.timeout(400)
+def test_a_batch_at_debug_leaks_no_applicant_name(deployment, kafka_broker, s3_server, tmp_path):
+    """Requests with distinctive names (accepted, a document about someone else, a missing document, an
+    invalid event) through the real daemon and run workers, everything at DEBUG: no name part, in any
+    case or declension the documents print, in any log line, compute log or Dagster table (runs with
+    their tags and config, event_logs, ticks, instigators, asset tables). ``ocr_requests`` and
+    ``ocr_invalid_events`` are the product's record and keep the names."""
+    import dagster as dg
+
+    from ocr_pipeline.adapters.store import TERMINAL_STATUSES
+
+    aliya, dauren, dinara, gulnar = (docgen.PEOPLE[k] for k in
+                                     ("zharmaganbetova", "bekmukhambetov", "tazhibaeva", "nurgalieva"))
+    ids = {name: new_request_id() for name in ("accepted", "mismatch", "missing", "invalid")}
+    keys = {name: f"names/{ids[name]}.png" for name in ids}  # keys that name nobody
+    client = s3_server.client()
+    accepted_page = docgen.render_document("maternity_order", aliya, name_case="dat", seed=31)
+    mismatch_page = docgen.render_document("employment_certificate", aliya, name_case="nom", seed=32)
+    for key, page in ((keys["accepted"], accepted_page), (keys["mismatch"], mismatch_page)):
+        client.put_object(Bucket=deployment.bucket, Key=key, Body=docgen.degrade(page, "clean", seed=1))
+
+    def event(rid: int, key: str, person, iin: Optional[str] = None) -> bytes:
+        return event_bytes(request_id=rid, s3_path=key, iin=iin or person.iin, last_name=person.last_name,
+                           first_name=person.first_name, second_name=person.second_name)
+
+    bad_iin = gulnar.iin[:-1] + str((int(gulnar.iin[-1]) + 1) % 10)
+    events = [event(ids["accepted"], keys["accepted"], aliya), event(ids["mismatch"], keys["mismatch"], dauren),
+              event(ids["missing"], keys["missing"], dinara), event(ids["invalid"], keys["missing"], gulnar, bad_iin)]
+    valid = [ids["accepted"], ids["mismatch"], ids["missing"]]
+    people = (aliya, dauren, dinara, gulnar)
+    pattern = name_pattern([form for person in people for form in (*person.forms.values(), person.kk_dat)])
+
+    started = time.monotonic()
+    with _debug_daemon(deployment, tmp_path) as daemon:
+        services.produce(kafka_broker.bootstrap_servers, deployment.topic, events, partition=0)
+
+        def terminal() -> bool:
+            rows = [deployment.store.get(rid) for rid in valid]
+            return all(r is not None and r["status"] in TERMINAL_STATUSES for r in rows)
+
+        wait_for(terminal, 240, what="the batch's terminal rows", on_timeout=lambda: daemon.log_tail(80))
+        rows = {rid: deployment.store.get(rid) for rid in valid}
+        with deployment.instance() as instance:
+            wait_for(lambda: all(r.is_finished for r in instance.get_runs(
+                filters=dg.RunsFilter(job_name="verify_request"))), 60, what="the runs to finish")
+            runs = instance.get_runs(filters=dg.RunsFilter(job_name="verify_request"))
+        time.sleep(3)  # a few more sensor ticks after the last run
+        daemon_alive = daemon.alive() and daemon.worker_alive()
+    elapsed = time.monotonic() - started
+
+    assert rows[ids["accepted"]]["verdict"] is True, rows[ids["accepted"]]
+    assert rows[ids["mismatch"]]["verdict"] is False, rows[ids["mismatch"]]
+    assert rows[ids["missing"]]["status"] == "failed", rows[ids["missing"]]
+    assert len(runs) == 3
+    assert pattern.search(json.dumps(rows[ids["accepted"]], default=str, ensure_ascii=False))  # the product's row
+
+    leaks: list[str] = []
+    log_lines = 0
+    log_files = sorted(deployment.log_dir.glob("daemon-debug*.log"))
+    storage_logs, run_outputs = _storage_files(deployment.home)
+    for path in [*log_files, *storage_logs, *run_outputs]:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        lines = text.splitlines()
+        log_lines += len(lines)
+        leaks += [f"{path.name}: {line[:240]!r}" for line in lines
+                  if pattern.search(line) or pattern.search(unescaped(line))]
+    debug_lines = sum(1 for path in log_files for line in path.read_text(errors="replace").splitlines()
+                      if line_level(line) == "DEBUG")
+    tables = _dagster_tables_text(deployment.env["DAGSTER_PG_URL"])
+    for table, table_rows in tables.items():
+        for row in table_rows:
+            found = pattern.search(row) or pattern.search(unescaped(row))
+            if found:
+                leaks.append(f"{table} row: {found.group()!r} in {unescaped(row)[:240]!r}")
+    rows_scanned = sum(len(r) for r in tables.values())
+    note = (f"4 applicants (accepted, someone else's document, missing document, invalid event), every process at "
+            f"DEBUG: {log_lines} lines in {len(log_files)} process logs and {len(storage_logs)} compute logs "
+            f"({debug_lines} DEBUG), {rows_scanned} rows of {len(tables)} Dagster tables; name words searched "
+            f"plain, JSON-escaped and as UTF-8 bytes; leaks: {len(leaks)}. {elapsed:.0f} s")
+    print("\nSECURITY names", note)
+    for line in leaks[:40]:
+        print("SECURITY name leak", line)
+    record_fault("Applicant names in logs / Dagster tables (DEBUG)", log_lines + rows_scanned, lost=0,
+                 crashed=0 if daemon_alive else 1, note=note)
+    assert debug_lines > 100, "the processes did not log at DEBUG: the scan proves nothing"
+    assert leaks == []
+    assert daemon_alive
+
+
 # ------------------------------------------------------------------------- 2. credentials in the repo
 
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA|AIPA|ANPA|ANVA|AGPA)[0-9A-Z]{16}\b")
-_AWS_SECRET = re.compile(r"(?i)aws_?secret_?access_?key[\"']?\s*[:=]\s*[\"']?(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")
+_AWS_SECRET = re.compile(r"(?i)aws_?secret_?access_?key[\"']?\s*[:=]\s*[\"']?(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")  # noqa: E501
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 _URL_CREDENTIALS = re.compile(
     r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?P<user>[^\s:/@'\"`<>()]+):(?P<password>[^\s@/'\"`]+)@")
-_SECRET_KEY_NAME = r"[A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key)[A-Za-z0-9_.\-]*"
+_SECRET_KEY_NAME = r"[A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key)[A-Za-z0-9_.\-]*"  # noqa: E501
 _CONFIG_ASSIGNMENT = re.compile(
     rf"(?im)^[ \t\-]*(?:export[ \t]+)?[\"']?(?P<key>{_SECRET_KEY_NAME})[\"']?[ \t]*[:=][ \t]*(?P<value>[^\n]*)$")
 _CODE_LITERAL = re.compile(
@@ -329,7 +467,7 @@ def _is_config_file(path: str) -> bool:
 
 
 def _is_test_code(path: str) -> bool:
-    return path.startswith("ocr_pipeline_tests/") or "/tests/" in path
+    return path.startswith(("ocr_pipeline_tests/", "ocr_pipeline_devtools/")) or "/tests/" in path
 
 
 def find_secrets(text: str, path: str) -> list[str]:
@@ -420,7 +558,7 @@ def test_the_credential_scanner_finds_planted_secrets(path, text):
                      "    postgres_password:\n      env: DAGSTER_PG_PASSWORD"),
     ("README.md", "`postgresql+psycopg2://user:<password>@host/db`, `redis://:${REDIS_PASSWORD}@redis:6379`"),
     ("ocr_pipeline/api/settings.py", 'bearer_token=_text(environ, "API_BEARER_TOKEN", None)'),
-    ("ocr_pipeline_tests/services.py", '"AWS_SECRET_ACCESS_KEY": "testing",'),
+    ("ocr_pipeline_devtools/services.py", '"AWS_SECRET_ACCESS_KEY": "testing",'),
 ])
 def test_the_credential_scanner_accepts_placeholders(path, text):
     assert find_secrets(text, path) == []
@@ -473,10 +611,10 @@ def test_tricky_names_are_stored_verbatim_through_the_sensor_path(pg_database_ur
     """Each tricky name goes through Kafka, the sensor's ``poll_requests`` (``parse_event`` +
     ``record_received``) and back out of Postgres byte for byte; contract violations (a bidi override,
     a 1,000-character name, NUL) become invalid events whose raw excerpt is stored verbatim."""
-    from ocr_pipeline.events import InvalidEvent, parse_event
-    from ocr_pipeline.kafka_source import KafkaSettings
-    from ocr_pipeline.sensors.kafka_requests import SensorLimits, poll_requests
-    from ocr_pipeline.store import VerdictStore
+    from ocr_pipeline.adapters.kafka import KafkaSettings
+    from ocr_pipeline.adapters.store import VerdictStore
+    from ocr_pipeline.defs.sensors.kafka_requests import SensorLimits, poll_requests
+    from ocr_pipeline.flows.events import InvalidEvent, parse_event
 
     store = VerdictStore(pg_database_url)
     store.ensure_schema()
@@ -533,8 +671,8 @@ def test_tricky_names_are_stored_verbatim_through_the_sensor_path(pg_database_ur
 def test_tricky_names_survive_a_direct_record_and_a_lookup(pg_database_url):
     """``parse_event`` + ``record_received`` without Kafka, and a read by ``rows_by_s3_path`` (an
     ``IN`` list with LIKE wildcards and quotes in the keys): only the exact key matches."""
-    from ocr_pipeline.events import parse_event
-    from ocr_pipeline.store import VerdictStore
+    from ocr_pipeline.adapters.store import VerdictStore
+    from ocr_pipeline.flows.events import parse_event
 
     store = VerdictStore(pg_database_url)
     store.ensure_schema()
@@ -603,7 +741,7 @@ def tesseract_spy(shared_tmp, monkeypatch) -> list[list[str]]:
 
 
 def _text_page() -> "object":
-    from ocr_pipeline_tests import engine_pages
+    from ocr_pipeline_devtools import engine_pages
 
     return engine_pages.to_array(engine_pages.render_page())
 
@@ -679,9 +817,30 @@ def test_no_other_code_creates_files():
             if writers.search(line) and not line.lstrip().startswith("#"):
                 found.append(f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}")
     reviewed = [f for f in found if f.startswith("ocr_pipeline/engine/ocr.py:")]
+    # the run workers' metrics directory: counts labelled by codes, stages and routes, no document data
+    metrics_dir = [f for f in found if f.startswith("ocr_pipeline/cli.py:") and "ocr-worker-metrics-" in f]
     in_memory_saves = [f for f in found if ".save(" in f and ("BytesIO" in f or "buffer" in f or "out" in f)]
-    assert sorted(set(found) - set(reviewed) - set(in_memory_saves)) == [], "review these file writes"
+    unreviewed = set(found) - set(reviewed) - set(metrics_dir) - set(in_memory_saves)
+    assert sorted(unreviewed) == [], "review these file writes"
     assert reviewed, "ocr.py no longer writes its temporary files: update this test"
+
+
+def test_every_database_engine_hides_statement_parameters():
+    """SQLAlchemy quotes a failed statement's parameters (an IIN, a name) in its error text, which reaches
+    logs, ticks and the UI, unless the engine sets ``hide_parameters``: every engine the package makes does."""
+    calls = []
+    for path in sorted((REPO_ROOT / "ocr_pipeline").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"\b(?:create_engine|create_pg_engine)\(", text):
+            depth, end = 0, match.end() - 1
+            for end in range(match.end() - 1, len(text)):
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+            calls.append((f"{path.relative_to(REPO_ROOT)}:{text.count(chr(10), 0, match.start()) + 1}",
+                          text[match.start():end + 1]))
+    assert len(calls) >= 3, calls  # the verdict store, the health check, Dagster's storage
+    assert [where for where, call in calls if "hide_parameters=True" not in call] == []
 
 
 # ------------------------------------------------------------- 5. Kafka SASL/SSL and the S3 CA bundle
@@ -739,7 +898,7 @@ def _kafka_settings_from_env(monkeypatch, **variables: str):
     ``KafkaResource`` -> ``KafkaSettings``."""
     import dagster as dg
 
-    from ocr_pipeline.resources import build_resources
+    from ocr_pipeline.defs.resources import build_resources
 
     for name in _KAFKA_ENV:
         monkeypatch.delenv(name, raising=False)
@@ -769,7 +928,7 @@ def test_kafka_sasl_ssl_settings_from_the_environment_reach_the_kafka_python_cli
     for text in (repr(settings), repr(resource), str(resource)):
         assert password not in text
     # the UI shows the variable's name, never its value
-    from ocr_pipeline.resources import build_resources
+    from ocr_pipeline.defs.resources import build_resources
 
     unresolved = build_resources()["kafka"]
     assert password not in repr(unresolved) and "KAFKA_SASL_PASSWORD" in repr(unresolved.sasl_password)
@@ -800,7 +959,7 @@ def test_kafka_security_misconfiguration_is_a_clear_error_naming_the_variable(mo
 
 def test_a_sasl_client_logs_no_password_when_the_broker_is_unreachable(caplog):
     """kafka-python at DEBUG, our own errors and messages: the SASL password appears nowhere."""
-    from ocr_pipeline.kafka_source import KafkaSettings, KafkaUnavailable, topic_partitions
+    from ocr_pipeline.adapters.kafka import KafkaSettings, KafkaUnavailable, topic_partitions
 
     password = "pw-" + os.urandom(6).hex()
     settings = KafkaSettings(f"127.0.0.1:{services.free_port()}", "t", security_protocol="SASL_PLAINTEXT",
@@ -813,13 +972,13 @@ def test_a_sasl_client_logs_no_password_when_the_broker_is_unreachable(caplog):
 
 
 def _s3_settings(**overrides):
-    from ocr_pipeline.s3_download import S3Settings
+    from ocr_pipeline.adapters.s3 import S3Settings
 
     return S3Settings(**{"endpoint_url": "https://s3.bank.example:9000", "bucket": "b", **overrides})
 
 
 def test_the_s3_ca_bundle_is_validated_and_passed_as_verify(monkeypatch, tmp_path, ca_file):
-    from ocr_pipeline.s3_download import S3ConfigurationError, make_s3_client, tls_verification
+    from ocr_pipeline.adapters.s3 import S3ConfigurationError, make_s3_client, tls_verification
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -843,7 +1002,7 @@ def test_the_s3_ca_bundle_is_validated_and_passed_as_verify(monkeypatch, tmp_pat
 def test_s3_ca_bundle_from_the_environment_reaches_the_document_bucket_client(monkeypatch, ca_file):
     import dagster as dg
 
-    from ocr_pipeline.resources import build_resources
+    from ocr_pipeline.defs.resources import build_resources
 
     for name, value in {"S3_CA_BUNDLE": str(ca_file), "S3_ENDPOINT_URL": "https://s3.bank.example:9000",
                         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
@@ -891,7 +1050,7 @@ def test_an_s3_endpoint_signed_by_a_private_ca_works_only_with_the_bundle(monkey
     client talks to it; without, the certificate is refused."""
     from botocore.exceptions import SSLError
 
-    from ocr_pipeline.s3_download import download_object, make_s3_client
+    from ocr_pipeline.adapters.s3 import download_object, make_s3_client
 
     ca, cert, key = _make_ca_and_server_cert(tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

@@ -6,7 +6,9 @@ import pytest
 import sqlalchemy
 from kafka import KafkaConsumer, TopicPartition
 
-from ocr_pipeline_tests import services
+from ocr_pipeline_devtools import services
+
+pytestmark = pytest.mark.integration
 
 
 def test_kafka_broker_produces_and_fetches(kafka_broker, new_topic):
@@ -50,7 +52,8 @@ def test_pg_database_is_reachable_with_psycopg2_url(pg_database_url):
     engine = sqlalchemy.create_engine(pg_database_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(sqlalchemy.text("select current_database()")).scalar() == pg_database_url.rsplit("/", 1)[1]
+            database = conn.execute(sqlalchemy.text("select current_database()")).scalar()
+            assert database == pg_database_url.rsplit("/", 1)[1]
     finally:
         engine.dispose()
 

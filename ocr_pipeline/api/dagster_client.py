@@ -2,8 +2,8 @@
 
 Runs are launched with ``dagster_graphql.DagsterGraphQLClient`` (a new client per call: its gql
 transport refuses concurrent use). Lookups by tag use a plain GraphQL query. Errors never carry the
-query variables (the run config holds the applicant's IIN and names): messages are cut short and any
-12-digit number in them is masked.
+query variables: the run config holds only the ``request_id``, but the tags carry the masked IIN and a
+GraphQL error may echo other input, so messages are cut short and any 12-digit number in them is masked.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def check_postgres(database_url: str, timeout: float) -> str:
     from sqlalchemy.pool import NullPool
 
     url = database_url_with_timeouts(database_url, max(1, int(round(timeout))), int(timeout * 1000))
-    engine = sa.create_engine(url, poolclass=NullPool)
+    engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1")).scalar()
@@ -77,7 +77,7 @@ def check_s3(client: Any, bucket: str) -> str:
 
 def check_kafka(settings: ApiSettings, timeout: float) -> str:
     """Metadata of the request topic from the brokers (no group join, nothing consumed)."""
-    from ..kafka_source import KafkaSettings, topic_partitions
+    from ..adapters.kafka import KafkaSettings, topic_partitions
 
     timeout_ms = max(1000, int(timeout * 1000))
     kafka_settings = KafkaSettings(**settings.kafka, request_timeout_ms=timeout_ms, client_id="ocr_pipeline-api-health")

@@ -7,7 +7,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..events import MAX_NAME_CHARS, MAX_REQUEST_ID, MAX_S3_KEY_BYTES
+from ..flows.events import MAX_NAME_CHARS, MAX_REQUEST_ID, MAX_S3_KEY_BYTES
+
 
 class ErrorEntry(BaseModel):
     """One error of the verdict contract: a stable ``code`` and a human ``message``."""
@@ -34,6 +35,7 @@ class VerdictResponse(BaseModel):
     document_type: str = "other"
     confidence: float = 0.0
     review_required: bool = False
+    review_reasons: list[str] = Field(default_factory=list, description="Why review is required (e.g. initials_only).")
     checks: dict[str, Check] = Field(default_factory=dict)
     pages: int = 0
     processing_time_seconds: float = 0.0
@@ -45,7 +47,7 @@ class VerdictResponse(BaseModel):
 class KafkaEvent(BaseModel):
     """The request event, exactly as the mobile app publishes it on the Kafka topic.
 
-    Documentation only: the body is validated by the sensor's own parser (``ocr_pipeline.events``),
+    Documentation only: the body is validated by the sensor's own parser (``ocr_pipeline.flows.events``),
     so the API accepts and rejects exactly what the Kafka path does. Extra fields are kept.
     """
 
@@ -85,6 +87,7 @@ class RequestStatus(BaseModel):
     document_type: Optional[str] = None
     confidence: Optional[float] = None
     review_required: Optional[bool] = None
+    review_reasons: list[str] = Field(default_factory=list, description="Why review is required (e.g. initials_only).")
     pages: Optional[int] = None
     checks: dict[str, Check] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
@@ -138,6 +141,7 @@ def status_from_row(row: dict[str, Any], run_url: Optional[str]) -> dict[str, An
         "document_type": row.get("document_type"),
         "confidence": row.get("confidence"),
         "review_required": row.get("review_required"),
+        "review_reasons": list(row.get("review_reasons") or []),
         "pages": row.get("pages"),
         "checks": dict(evidence.get("checks") or {}),
         "timings": dict(evidence.get("timings") or {}),

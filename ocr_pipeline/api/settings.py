@@ -1,8 +1,7 @@
-"""Settings of the HTTP API, read from environment variables.
+"""Settings of the HTTP API, read from environment variables (declared in ``ocr_pipeline.adapters.config``).
 
 The service variables (``DATABASE_URL``, ``S3_*``, ``AWS_*``, ``KAFKA_*``) and their defaults are the
-code location's (``ocr_pipeline.resources.DEFAULTS``), so the API and the Dagster runs talk to the
-same Postgres, bucket and topic. The API adds:
+code location's, so the API and the Dagster runs talk to the same Postgres, bucket and topic. The API adds:
 
 =============================  ==================================  ==========================================
 Variable                       Default                             Meaning
@@ -16,42 +15,19 @@ Variable                       Default                             Meaning
 ``API_VERIFY_WORKERS``         2                                   Documents verified at once (threads)
 ``API_VERIFY_QUEUE``           8                                   Uploads waiting for a worker (503 beyond)
 ``API_HEALTH_TIMEOUT_SECONDS`` 2                                   Per-dependency timeout of ``/health``
+``API_RATE_LIMIT_PER_MINUTE``  60                                  Uploads + events a client may send a minute
 =============================  ==================================  ==========================================
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
 
+from ..adapters import config
 from ..engine.models import EngineSettings
 
-DEFAULT_DAGSTER_WEBSERVER_URL = "http://127.0.0.1:3000"
-
-
-def _service_defaults() -> dict[str, Optional[str]]:
-    from ..resources import DEFAULTS
-
-    return dict(DEFAULTS)
-
-
-def _text(environ: Mapping[str, str], name: str, default: Optional[str]) -> Optional[str]:
-    value = environ.get(name, "").strip()
-    return value or default
-
-
-def _number(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
+DEFAULT_DAGSTER_WEBSERVER_URL = config.DAGSTER_WEBSERVER_URL.default
 
 
 @dataclass(frozen=True)
@@ -61,57 +37,47 @@ class ApiSettings:
     database_url: str
     s3_bucket: str
     s3_endpoint_url: Optional[str] = None
-    s3_region: str = "us-east-1"
+    s3_region: str = config.AWS_REGION.default
     s3_ca_bundle: Optional[str] = None
+    preview_prefix: str = config.OCR_PREVIEW_PREFIX.default  # where the runs put evidence previews
     kafka: dict[str, Any] = field(default_factory=dict, repr=False)
     dagster_webserver_url: str = DEFAULT_DAGSTER_WEBSERVER_URL
     dagster_ui_url: Optional[str] = None
     dagster_location_name: Optional[str] = None
     max_upload_bytes: int = EngineSettings().max_file_bytes
     bearer_token: Optional[str] = field(default=None, repr=False)
-    request_timeout_seconds: float = 120.0
-    verify_workers: int = 2
-    verify_queue: int = 8
-    health_timeout_seconds: float = 2.0
+    request_timeout_seconds: float = config.API_REQUEST_TIMEOUT_SECONDS.default
+    verify_workers: int = config.API_VERIFY_WORKERS.default
+    verify_queue: int = config.API_VERIFY_QUEUE.default
+    health_timeout_seconds: float = config.API_HEALTH_TIMEOUT_SECONDS.default
+    rate_limit_per_minute: int = config.API_RATE_LIMIT_PER_MINUTE.default
     dagster_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **overrides: Any) -> "ApiSettings":
-        """Settings from ``environ`` (default ``os.environ``); ``overrides`` replace single fields."""
-        environ = os.environ if environ is None else environ
-        defaults = _service_defaults()
-
-        def service(name: str) -> Optional[str]:
-            return _text(environ, name, defaults[name])
-
-        kafka = {
-            "bootstrap_servers": service("KAFKA_BOOTSTRAP_SERVERS"),
-            "topic": service("KAFKA_TOPIC"),
-            "group_id": service("KAFKA_GROUP_ID"),
-            "security_protocol": service("KAFKA_SECURITY_PROTOCOL"),
-            "sasl_mechanism": service("KAFKA_SASL_MECHANISM"),
-            "sasl_username": service("KAFKA_SASL_USERNAME"),
-            "sasl_password": service("KAFKA_SASL_PASSWORD"),
-            "ssl_cafile": service("KAFKA_SSL_CAFILE"),
-            "start_from": service("KAFKA_START_FROM"),
-        }
-        webserver = _text(environ, "DAGSTER_WEBSERVER_URL", DEFAULT_DAGSTER_WEBSERVER_URL).rstrip("/")
+        """Settings from ``environ`` (default ``os.environ``); ``overrides`` replace single fields.
+        A value that cannot be used raises ``config.ConfigurationError`` (a ``ValueError``) naming it."""
+        kafka = {name: variable.get(environ) for name, variable in config.KAFKA_FIELDS.items()}
+        webserver = config.DAGSTER_WEBSERVER_URL.get(environ).rstrip("/")
+        max_upload_bytes = config.API_MAX_UPLOAD_BYTES.get(environ)
         settings = cls(
-            database_url=service("DATABASE_URL"),
-            s3_bucket=service("S3_BUCKET"),
-            s3_endpoint_url=service("S3_ENDPOINT_URL"),
-            s3_region=service("AWS_REGION") or "us-east-1",
-            s3_ca_bundle=service("S3_CA_BUNDLE"),
+            database_url=config.DATABASE_URL.get(environ),
+            s3_bucket=config.S3_BUCKET.get(environ),
+            s3_endpoint_url=config.S3_ENDPOINT_URL.get(environ),
+            s3_region=config.AWS_REGION.get(environ),
+            s3_ca_bundle=config.S3_CA_BUNDLE.get(environ),
+            preview_prefix=config.OCR_PREVIEW_PREFIX.get(environ),
             kafka=kafka,
             dagster_webserver_url=webserver,
-            dagster_ui_url=(_text(environ, "DAGSTER_UI_URL", None) or webserver).rstrip("/"),
-            dagster_location_name=_text(environ, "DAGSTER_LOCATION_NAME", None),
-            max_upload_bytes=int(_number(environ, "API_MAX_UPLOAD_BYTES", cls.max_upload_bytes, 1)),
-            bearer_token=_text(environ, "API_BEARER_TOKEN", None),
-            request_timeout_seconds=_number(environ, "API_REQUEST_TIMEOUT_SECONDS", cls.request_timeout_seconds, 1),
-            verify_workers=int(_number(environ, "API_VERIFY_WORKERS", cls.verify_workers, 1)),
-            verify_queue=int(_number(environ, "API_VERIFY_QUEUE", cls.verify_queue, 0)),
-            health_timeout_seconds=_number(environ, "API_HEALTH_TIMEOUT_SECONDS", cls.health_timeout_seconds, 0.1),
+            dagster_ui_url=(config.DAGSTER_UI_URL.get(environ) or webserver).rstrip("/"),
+            dagster_location_name=config.DAGSTER_LOCATION_NAME.get(environ),
+            max_upload_bytes=cls.max_upload_bytes if max_upload_bytes is None else max_upload_bytes,
+            bearer_token=config.API_BEARER_TOKEN.get(environ),
+            request_timeout_seconds=config.API_REQUEST_TIMEOUT_SECONDS.get(environ),
+            verify_workers=config.API_VERIFY_WORKERS.get(environ),
+            verify_queue=config.API_VERIFY_QUEUE.get(environ),
+            health_timeout_seconds=config.API_HEALTH_TIMEOUT_SECONDS.get(environ),
+            rate_limit_per_minute=config.API_RATE_LIMIT_PER_MINUTE.get(environ),
         )
         return replace(settings, **overrides) if overrides else settings
 
@@ -127,11 +93,14 @@ class ApiSettings:
 
 
 def database_url_with_timeouts(database_url: str, connect_timeout: int = 3, statement_timeout_ms: int = 15000) -> str:
-    """A psycopg2 URL with a connect timeout and a statement timeout added (a dead or stuck server
-    fails fast instead of holding a request); other URLs are returned unchanged. Values already in
-    the URL win."""
+    """A psycopg2 URL (``postgres://`` and ``postgresql://`` made psycopg2) with a connect timeout and a
+    statement timeout added (a dead or stuck server fails fast instead of holding a request); other URLs
+    are returned unchanged. Values already in the URL win."""
     from sqlalchemy.engine import make_url
 
+    from ..adapters.db_url import psycopg2_url
+
+    database_url = psycopg2_url(database_url)
     url = make_url(database_url)
     if not url.drivername.endswith("psycopg2"):
         return database_url

@@ -1,10 +1,13 @@
 """``/v1/kafka-verify``'s core: record the request, then submit exactly one run for it.
 
 Who submits is decided by Postgres: ``VerdictStore.record_received`` inserts the row only when the
-request_id has none (``INSERT … ON CONFLICT DO NOTHING``), so of any number of concurrent calls (and
-the Kafka sensor) exactly one writes it, and only that caller submits. Before submitting, the winner
-looks for a run already tagged ``dagster/run_key = request_id`` (a launch whose answer was lost), and
-after submitting it writes the run id onto the row.
+request_id has none (``INSERT … ON CONFLICT DO NOTHING``) and claims the submission in the same
+statement (``submitted_by = 'api'``), so of any number of concurrent calls exactly one writes it, and
+only that caller submits. The Kafka sensor claims the row too before it requests a run
+(``VerdictStore.claim_submission``, a conditional UPDATE): a row the API claimed gets no sensor run, and
+a row the sensor recorded first answers "already submitted" here, with the sensor's run when it exists.
+Before submitting, the winner looks for a run already tagged ``dagster/run_key = request_id`` (a launch
+whose answer was lost), and after submitting it writes the run id onto the row.
 
 The run is the sensor's: ``run_request_for(event)`` gives its config and tags, plus the sensor's
 ``dagster/run_key`` and ``dagster/sensor_name`` tags, so the sensor's own run-key check counts this
@@ -21,16 +24,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..adapters.store import FAILED, SUBMISSION_FAILED_PREFIX, SUBMITTED_BY_API, VerdictStore
+from ..defs.names import KAFKA_REQUESTS_SENSOR, VERIFY_REQUEST_JOB
 from ..engine.iin import mask_iin
-from ..store import FAILED, VerdictStore
 from .dagster_client import RUN_KEY_TAG, SENSOR_NAME_TAG, DagsterClient, DagsterError, DagsterUnavailable
 
 log = logging.getLogger(__name__)
 
-VERIFY_JOB_NAME = "verify_request"
-SENSOR_NAME = "kafka_requests_sensor"
 SUBMITTED_BY_TAG = "ocr_pipeline/submitted_by"
-SUBMISSION_FAILED_PREFIX = "run submission failed"
 
 _EVENT_FIELDS = ("s3_path", "iin", "last_name", "first_name", "second_name")
 
@@ -56,14 +57,15 @@ class SubmitOutcome:
     run_id: Optional[str]
 
 
-def run_tags_and_config(event: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """The sensor's run config and tags for ``event``, plus the tags Dagster's sensor machinery adds."""
-    from ..sensors.kafka_requests import run_request_for
+def run_tags_and_config(event: Any, traceparent: Optional[str] = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The sensor's run config and tags for ``event``, plus the tags Dagster's sensor machinery adds
+    (``traceparent``: the trace the run's spans continue)."""
+    from ..defs.sensors.kafka_requests import run_request_for
 
-    run_request = run_request_for(event)
+    run_request = run_request_for(event, traceparent)
     tags = dict(run_request.tags)
     tags[RUN_KEY_TAG] = run_request.run_key
-    tags[SENSOR_NAME_TAG] = SENSOR_NAME
+    tags[SENSOR_NAME_TAG] = KAFKA_REQUESTS_SENSOR
     tags[SUBMITTED_BY_TAG] = "api"
     return dict(run_request.run_config), tags
 
@@ -91,42 +93,48 @@ class RequestSubmitter:
 
     def existing_run_id(self, request_id: int) -> Optional[str]:
         """The newest run tagged with this request's run key, if any."""
-        runs = self.dagster.find_runs(VERIFY_JOB_NAME, {RUN_KEY_TAG: str(request_id)}, limit=1)
+        runs = self.dagster.find_runs(VERIFY_REQUEST_JOB, {RUN_KEY_TAG: str(request_id)}, limit=1)
         return runs[0].run_id if runs else None
 
-    def submit(self, event: Any) -> SubmitOutcome:
-        """Record ``event`` and submit its run once. Raises :class:`RequestConflict` (the request_id
-        names another request) or :class:`SubmissionFailed`."""
+    def submit(self, event: Any, traceparent: Optional[str] = None) -> SubmitOutcome:
+        """Record ``event`` and submit its run once (``traceparent`` becomes its run tag). Raises
+        :class:`RequestConflict` (the request_id names another request) or :class:`SubmissionFailed`."""
         request_id = event.request_id
-        if not self.store.record_received(event):
+        if not self.store.record_received(event, submitted_by=SUBMITTED_BY_API):
             row = self.store.get(request_id)
             if row is None:  # deleted in between: try once more
-                if not self.store.record_received(event):
-                    row = self.store.get(request_id) or {}
-                    return SubmitOutcome(row=row, created=False, run_id=row.get("run_id"))
+                if not self.store.record_received(event, submitted_by=SUBMITTED_BY_API):
+                    return self._already_submitted(request_id)
             elif not same_request(row, event):
                 raise RequestConflict(f"request_id {request_id} is already used by a different request")
             elif not (
                 is_failed_submission(row)
-                and self.store.claim_failed_submission(request_id, SUBMISSION_FAILED_PREFIX)
+                and self.store.claim_failed_submission(request_id, SUBMISSION_FAILED_PREFIX,
+                                                       submitted_by=SUBMITTED_BY_API)
             ):
-                return SubmitOutcome(row=row, created=False, run_id=row.get("run_id"))
+                return self._already_submitted(request_id, row)
         log.info("request %s (IIN %s) recorded by the API; submitting its run", request_id, mask_iin(event.iin))
-        run_id = self._submit_once(event)
+        run_id = self._submit_once(event, traceparent)
         self.store.attach_run(request_id, run_id)
         row = self.store.get(request_id) or {}
         return SubmitOutcome(row=row, created=True, run_id=run_id)
 
-    def _submit_once(self, event: Any) -> str:
+    def _already_submitted(self, request_id: int, row: Optional[dict[str, Any]] = None) -> SubmitOutcome:
+        """The answer to a duplicate: the row and the run on it (the route looks a run still waiting to
+        start up by its run key)."""
+        row = row if row is not None else (self.store.get(request_id) or {})
+        return SubmitOutcome(row=row, created=False, run_id=row.get("run_id"))
+
+    def _submit_once(self, event: Any, traceparent: Optional[str]) -> str:
         request_id = event.request_id
         try:
             existing = self.existing_run_id(request_id)
             if existing is not None:
                 log.info("request %s already has run %s: not submitting another", request_id, existing)
                 return existing
-            run_config, tags = run_tags_and_config(event)
+            run_config, tags = run_tags_and_config(event, traceparent)
             try:
-                return self.dagster.submit_run(VERIFY_JOB_NAME, run_config, tags)
+                return self.dagster.submit_run(VERIFY_REQUEST_JOB, run_config, tags)
             except DagsterUnavailable as error:
                 if not error.maybe_done:
                     raise

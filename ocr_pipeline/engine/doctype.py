@@ -261,7 +261,7 @@ def classify_pages(pages: list[PageText]) -> Classification:
             score *= 0.6
         scored[doc_type] = (score, hit)
     if all(t in scored for t in _LEAVE_TYPES):
-        (m_score, m_hit), (c_score, c_hit) = scored[_LEAVE_TYPES[0]], scored[_LEAVE_TYPES[1]]
+        m_hit, c_hit = scored[_LEAVE_TYPES[0]][1], scored[_LEAVE_TYPES[1]][1]
         earlier = _LEAVE_TYPES[0] if (m_hit.page, m_hit.start) < (c_hit.page, c_hit.start) else _LEAVE_TYPES[1]
         score, hit = scored[earlier]
         scored[earlier] = (score * 1.1, hit)

@@ -67,7 +67,8 @@ DIGIT_LOOKALIKES = str.maketrans({
 })
 
 # A run of digits (and digit look-alikes) with single spaces, dots or dashes between groups.
-_CANDIDATE = re.compile(r"(?<![\w])([0-9OoОоDQIl|iІіЗзБбSsBВZzgqT!](?:[ \u00a0.\-]?[0-9OoОоDQIl|iІіЗзБбSsBВZzgqT!]){10,15})(?![\w])")
+_DIGITISH = "[0-9OoОоDQIl|iІіЗзБбSsBВZzgqT!]"
+_CANDIDATE = re.compile(rf"(?<![\w])({_DIGITISH}(?:[ \u00a0.\-]?{_DIGITISH}){{10,15}})(?![\w])")
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ def find_numbers(text: str) -> list[FoundNumber]:
             kind = "invalid"
         elif is_bin(digits):
             kind = "bin"
-        else:
+        elif is_valid_iin(digits):
             kind = "iin"
+        else:  # a valid checksum by chance (1 in 11) on digits glued from a date or a number: no birth date
+            kind = "invalid"
         found.append(FoundNumber(digits, kind, m.start(1), m.end(1), raw))
     return found

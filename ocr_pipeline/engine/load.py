@@ -100,8 +100,9 @@ def load_document(data: bytes, settings: EngineSettings) -> list[Page]:
     PDF pages carry their text layer in ``Page.text_layer``; a page whose text layer has at least
     ``settings.text_layer_min_chars`` characters is not rasterised (``image`` is None), since its text
     needs no OCR, unless the page is mostly a picture (a scan with a text footer or a hidden OCR
-    layer): such a page is rasterised and its text layer dropped, the raster shows that text too. Image pages carry a uint8 grayscale or BGR array. Raises ``DocumentError`` for files
-    that are too large, unsupported or corrupt (see the module docstring).
+    layer): such a page is rasterised and its text layer dropped, the raster shows that text too.
+    Image pages carry a uint8 grayscale or BGR array. Raises ``DocumentError`` for files that are too
+    large, unsupported or corrupt (see the module docstring).
     """
     if len(data) > settings.max_file_bytes:
         raise DocumentError(ErrorCode.FILE_TOO_LARGE,
@@ -192,7 +193,7 @@ def _inflated_size(data: bytes, start: int, cap: int) -> int:
     inflater = zlib.decompressobj()
     view = memoryview(data)
     position, total = start, 0
-    pending = b""
+    pending: bytes | memoryview = b""
     try:
         while total <= cap and not inflater.eof:
             if not pending:
@@ -390,7 +391,7 @@ def image_to_array(image: Image.Image) -> np.ndarray:
         return ((values - low) * (255.0 / (high - low))).astype(np.uint8)
     if mode in ("P", "PA", "LA", "La", "RGBA", "RGBa"):
         rgba = image.convert("RGBA")
-        if rgba.getextrema()[3][0] < 255:
+        if int(np.asarray(rgba.getchannel("A")).min()) < 255:
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             rgba = Image.alpha_composite(background, rgba)
         image = rgba.convert("RGB")

@@ -181,6 +181,11 @@ _LOOKALIKES = frozenset(
 _SOFT_INSERTS = frozenset("ь")
 
 
+def ocr_confusable(a: str, b: str) -> bool:
+    """True when OCR reads one folded letter as the other (и/н/п, л/д, ш/щ …)."""
+    return frozenset((a, b)) in _LOOKALIKES
+
+
 @dataclass(frozen=True)
 class Distance:
     """An OCR-weighted edit distance: total ``cost``, ``hard`` edits, of which ``hard_substitutions``."""
@@ -248,8 +253,11 @@ def within_allowance(part: str, length: int, distance: Distance) -> bool:
     """True when ``distance`` is tolerable for a name part of ``length`` letters (see ``allowance``).
 
     A first name of 5+ letters may also have one letter lost or added by OCR ("Карин", "Дмитий"):
-    siblings' names differ by a substitution (Дина/Дана, Нурлан/Нуржан), rarely by a dropped letter.
+    siblings' names differ by a substitution (Дина/Дана, Нурлан/Нуржан, Гульнар/Гульназ), rarely by a
+    dropped letter, so a first name never takes a substitution between letters OCR does not confuse.
     """
+    if part == "first" and distance.hard_substitutions:
+        return False
     max_cost, max_hard = allowance(part, length)
     if distance.cost <= max_cost and distance.hard <= max_hard:
         return True
@@ -422,6 +430,12 @@ class NameOccurrence:
     parts: dict[str, dict] = field(default_factory=dict)
     patronymic: str = "absent"  # matched | initial | absent | unverified
     exact: bool = False
+    # a near miss that names another person in full with the applicant's surname: that person's first
+    # name and patronymic (folded; "" when not printed), for deciding whose initials "Иванова М.П." are
+    other: Optional[dict[str, str]] = None
+    # a near miss whose first name was lost (a stroke, a seal, a line break): the patronymic (folded)
+    # printed right after the surname ("Ивановой Петровне"); whose name it was cannot be read
+    first_lost: str = ""
 
     @property
     def case(self) -> str:
@@ -440,11 +454,23 @@ class NameOccurrence:
 
 
 @dataclass
+class SurnameHit:
+    """The applicant's surname found on a page, whatever surrounds it."""
+
+    page: int
+    start: int
+    end: int
+    cost: float
+
+
+@dataclass
 class NameSearch:
-    """Every accepted mention of the applicant (best first) and the rejected near misses."""
+    """Every accepted mention of the applicant (best first), the rejected near misses, and every place
+    the applicant's surname was seen (``surname_hits``, exact ones first)."""
 
     accepted: list[NameOccurrence]
     near_misses: list[NameOccurrence]
+    surname_hits: list[SurnameHit] = field(default_factory=list)
 
     @property
     def best(self) -> Optional[NameOccurrence]:
@@ -468,15 +494,17 @@ class NameMatcher:
         """All accepted mentions and near misses over ``pages``, best accepted mention first."""
         accepted: list[NameOccurrence] = []
         misses: list[NameOccurrence] = []
+        surnames: list[SurnameHit] = []
         for page in pages:
-            for occurrence in self.scan(page):
+            for occurrence in self.scan(page, surnames):
                 (accepted if occurrence.accepted else misses).append(occurrence)
         accepted.sort(key=lambda o: (-o.score, o.page, o.start))
         misses.sort(key=lambda o: (-o.score, o.page, o.start))
-        return NameSearch(_dedupe(accepted), _dedupe(misses))
+        surnames.sort(key=lambda h: (h.cost, h.page, h.start))
+        return NameSearch(_dedupe(accepted), _dedupe(misses), surnames)
 
-    def scan(self, page: PreparedPage) -> list[NameOccurrence]:
-        """Every decided mention of the surname on one page."""
+    def scan(self, page: PreparedPage, surnames: Optional[list[SurnameHit]] = None) -> list[NameOccurrence]:
+        """Every decided mention of the surname on one page; ``surnames`` receives every surname hit."""
         tokens = page.tokens
         out: list[NameOccurrence] = []
         for i, token in enumerate(tokens):
@@ -485,10 +513,31 @@ class NameMatcher:
             surname = self.surname.hit_at(tokens, i)
             if surname is None or surname.first_token != i:
                 continue
+            if surnames is not None:
+                surnames.append(SurnameHit(page.number, token.start, tokens[surname.last_token - 1].end,
+                                           surname.cost))
             for occurrence in (self._after(page, surname), self._before(page, surname)):
                 if occurrence is not None:
                     out.append(occurrence)
         return out
+
+    def could_be_applicant(self, page: PreparedPage, start: int, end: int) -> bool:
+        """True when every word of the person mention between the offsets is a form of one of the
+        applicant's name parts and its initials are hers: a fragment of her own name, not another person.
+
+        A bilingual page read across its two columns tears her name apart ("Есенову Ерланұлына (ЖСН …)
+        Жандосу Ерланұлы"): the fragments name nobody else, so a number beside them is hers to claim.
+        """
+        parts = [part for part in (self.surname, self.first, self.patronymic) if part is not None]
+        initials = self.first_initials | self.patronymic_initials
+        words = [t for t in page.tokens if start <= t.start and t.end <= end and t.is_word and t.key not in _NOT_NAMES]
+        for token in words:
+            if token.is_initial or (len(token.raw) == 2 and token.raw.isupper() and token.dotted):
+                if not all(letter in initials for letter in token.key):
+                    return False
+            elif not any(part.match_key(token.key) for part in parts):
+                return False
+        return bool(words)
 
     # -- patterns
 
@@ -505,10 +554,25 @@ class NameMatcher:
         if initials:
             return self._initials(page, surname, initials, after=True)
         nxt = tokens[k]
-        adjacent = nxt.start - tokens[surname.last_token - 1].end <= 2
+        gap = page.text[tokens[surname.last_token - 1].end:nxt.start]
+        adjacent = len(gap) <= 2 or (len(gap) <= 4 and not gap.strip(_SPECKS))
         if nxt.capitalised and nxt.is_word and len(nxt.key) >= 3 and adjacent:
-            return self._miss(page, [surname], tokens[surname.first_token].start, nxt.end,
+            end, patronymic = nxt.end, ""
+            if k + 1 < len(tokens) and _close(tokens, k + 1, k + 1) and looks_like_patronymic(tokens[k + 1].key):
+                end, patronymic = tokens[k + 1].end, tokens[k + 1].key
+            miss = self._miss(page, [surname], tokens[surname.first_token].start, end,
                               "surname first", "first_name_differs")
+            # "Ивановой Петровне": the first name lost (a stroke across it), not another person's
+            lost_first = looks_like_patronymic(nxt.key)
+            if lost_first:
+                miss.first_lost = nxt.key
+            if (nxt.key not in _NOT_NAMES and not lost_first
+                    and not gap.strip(_SPECKS)):
+                miss.other = {"first": nxt.key, "patronymic": patronymic}
+                found_key = "".join(t.key for t in tokens[surname.first_token:surname.last_token])
+                if surname.cost > 0 and found_key in self.other_gender_surnames:
+                    miss.other["other_gender"] = "yes"  # "Иванов Сергей" beside the applicant Иванова
+            return miss
         return None
 
     def _before(self, page: PreparedPage, surname: PartHit) -> Optional[NameOccurrence]:
@@ -532,9 +596,19 @@ class NameMatcher:
                     occurrence = self._decide(page, [first, surname], "first patronymic surname")
                     occurrence.patronymic = "unverified"
                     return occurrence
-                return self._miss(page, [first, surname], tokens[first.first_token].start,
+                miss = self._miss(page, [first, surname], tokens[first.first_token].start,
                                   tokens[surname.last_token - 1].end, "first patronymic surname",
                                   "patronymic_differs")
+                miss.other = {"first": first.expected_key, "patronymic": previous.key}
+                return miss
+            other_first = tokens[s - 2]
+            if (previous.capitalised and other_first.capitalised and other_first.is_word
+                    and len(other_first.key) >= 3 and other_first.key not in _NOT_NAMES
+                    and previous.start - other_first.end <= 2):
+                miss = self._miss(page, [surname], other_first.start, tokens[surname.last_token - 1].end,
+                                  "first patronymic surname", "first_name_differs")
+                miss.other = {"first": other_first.key, "patronymic": previous.key}
+                return miss
         first = _capitalised(tokens, self.first.hit_ending(tokens, s))
         if first is not None:
             return self._decide(page, [first, surname], "first surname")
@@ -562,8 +636,10 @@ class NameMatcher:
                     occurrence = self._decide(page, [surname, first], pattern, extra_end=end)
                     occurrence.patronymic = "unverified"
                     return occurrence
-                return self._miss(page, [surname, first], tokens[surname.first_token].start, end,
+                miss = self._miss(page, [surname, first], tokens[surname.first_token].start, end,
                                   "surname first patronymic", "patronymic_differs")
+                miss.other = {"first": first.expected_key, "patronymic": nxt.key}
+                return miss
         return self._decide(page, [surname, first], pattern)
 
     def _check_patronymic_initial(self, occurrence: NameOccurrence, initial_key: str) -> NameOccurrence:
@@ -575,6 +651,8 @@ class NameMatcher:
             occurrence.patronymic = "initial"
         else:
             occurrence.accepted, occurrence.reason, occurrence.score = False, "patronymic_initial_differs", 0.0
+            first_key = occurrence.parts.get("first", {}).get("form", "")
+            occurrence.other = {"first": word_key(first_key), "patronymic": initial_key}
         return occurrence
 
     def _initials(self, page: PreparedPage, surname: PartHit, initials: list[Token],
@@ -589,6 +667,10 @@ class NameMatcher:
         occurrence.parts = {"surname": _part_detail(surname), "initials": {"found": ".".join(letters)}}
         if letters[0] not in self.first_initials:
             occurrence.reason = "initials_differ"
+            if not any(frozenset((letters[0], i)) in _LOOKALIKES for i in self.first_initials):
+                # a clearly other first initial: a relative ("Иванова А.П."), not an OCR slip
+                occurrence.other = {"first": letters[0], "patronymic": letters[1] if len(letters) > 1 else "",
+                                    "initials": "yes"}
             return occurrence
         max_cost = min(1.5 if len(letters) > 1 else 1.0, allowance("surname", len(surname.expected_key))[0])
         if surname.cost > max_cost:
@@ -597,6 +679,8 @@ class NameMatcher:
         found_key = "".join(t.key for t in tokens[surname.first_token:surname.last_token])
         if surname.cost > 0 and found_key in self.other_gender_surnames:
             occurrence.reason = "other_gender_surname"  # "М.П. Иванов" is not "Иванова М.П."
+            occurrence.other = {"first": letters[0], "patronymic": letters[1] if len(letters) > 1 else "",
+                                "initials": "yes", "other_gender": "yes"}
             return occurrence
         if len(letters) > 1:
             if not self.patronymic_initials:
@@ -652,6 +736,8 @@ class NameMatcher:
 
 
 _CASE_AMBIGUOUS = frozenset("вкмнопстжзшщхэю")
+# what OCR makes of dust and paper texture between two words ("Ахметовой` Диной"): not punctuation
+_SPECKS = " \t`'’‘´~^¨"
 
 
 def _capitalised(tokens: list[Token], hit: Optional[PartHit]) -> Optional[PartHit]:
@@ -743,6 +829,7 @@ _NOT_NAMES = frozenset(word_key(w) for w in (
     "справка", "основание", "подпись", "ознакомлен", "ознакомлена", "экономист", "инженер", "дата",
     "место", "работы", "причина", "режим", "тел", "город", "улица", "республики", "казахстан",
     "директоры", "басшы", "дәрігер", "меңгеруші", "орындаған", "негіздеме", "бұйрық", "анықтама",
+    "иин", "инн", "жсн", "бин", "бсн", "тоо", "жшс", "ао", "ип",
 ))
 
 

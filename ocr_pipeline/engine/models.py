@@ -61,6 +61,9 @@ class EngineSettings:
     ocr_timeout_seconds: float = 60.0
     text_layer_min_chars: int = 80
     accepted_document_types: Optional[frozenset[str]] = None
+    # decoding (``bounded_load``): memory beyond the decoder's own, and time, for one document
+    max_decode_bytes: int = 1024 * 1024 * 1024
+    max_decode_seconds: float = 30.0
 
 
 @dataclass
@@ -116,6 +119,7 @@ class Verdict:
     document_type: str = DocumentType.OTHER.value
     confidence: float = 0.0
     review_required: bool = False
+    review_reasons: list[str] = field(default_factory=list)
     checks: dict[str, CheckResult] = field(default_factory=dict)
     pages: int = 0
     processing_time_seconds: float = 0.0

@@ -255,7 +255,8 @@ def _surname_word(word: str, female: bool) -> list[tuple[str, str, str]]:
         if word.endswith("я") and len(word) > 2:
             return _forms(word, _noun_ya(word)) + _undeclined(word)
         return _undeclined(word)
-    if word.endswith(("ов", "ев", "ёв", "ин", "ын")) and len(word) > 3:
+    # short -ин surnames (Korean Шин, Мин) are declined both ways by clerks: Шиным and Шином
+    if word.endswith(("ов", "ев", "ёв", "ин", "ын")) and (len(word) > 3 or word.endswith(("ин", "ын"))):
         table = {"genitive": [word + "а"], "dative": [word + "у"], "accusative": [word + "а"],
                  "instrumental": [word + "ым"], "prepositional": [word + "е"]}
         if word.endswith(("ин", "ын")):
@@ -526,8 +527,21 @@ def kazakh_case_forms(word: str) -> list[WordForm]:
     lowered = text.lower()
     if len(lowered) < 2:
         return []
+    if not _KAZAKH_LETTERS.intersection(lowered):
+        # a Russian spelling of a Kazakh name (Айгуль for Айгүл, Куаныш for Қуаныш) hides the vowel
+        # harmony and may carry a soft sign the Kazakh spelling lacks: generate every reading
+        spellings = {lowered, lowered.rstrip("ь")} - {""}
+        return _unique([form for spelling in sorted(spellings) for back in (True, False)
+                        for form in _kazakh_suffixed(text, spelling, back)])
     vowels = [c for c in lowered if c in _BACK_VOWELS or c in _FRONT_VOWELS]
-    back = not vowels or vowels[-1] in _BACK_VOWELS
+    return _kazakh_suffixed(text, lowered, not vowels or vowels[-1] in _BACK_VOWELS)
+
+
+_KAZAKH_LETTERS = frozenset("әғқңөұүһі")
+
+
+def _kazakh_suffixed(text: str, lowered: str, back: bool) -> list[WordForm]:
+    """The six Kazakh case forms of ``lowered`` with back (``back``) or front vowel harmony."""
     last = lowered[-1]
     joined = lowered.replace(" ", "")
 
@@ -579,8 +593,8 @@ def name_forms(last_name: str, first_name: str, second_name: str = "",
         patronymic = _unique(patronymic + kazakh + [f for v in patronymic if v.variant == "russian_style"
                                                      and v.case == "nominative"
                                                      for f in kazakh_case_forms(v.text)])
-    else:
-        first = _unique(first + kazakh)
+    # Kazakh texts often drop the patronymic and put the case suffix on the first name ("Айгүлге")
+    first = _unique(first + (kazakh if not second_name else kazakh_case_forms(first_name) if first_name else []))
     surname = _unique(surname + kazakh_case_forms(last_name))
     patronymic_initials: list[str] = []
     for form in patronymic:

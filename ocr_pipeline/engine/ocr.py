@@ -10,7 +10,11 @@ Every Tesseract command runs with ``OMP_THREAD_LIMIT=1`` (OpenMP threads oversub
 make Tesseract several times slower; pytesseract hands ``os.environ`` to Tesseract, so the variable
 is set there before each call) and a timeout. The image is handed over as an uncompressed BMP
 encoded by OpenCV (a few milliseconds), not as the PNG pytesseract would encode, in a private
-temporary directory that also receives Tesseract's output and is removed on every path.
+temporary directory that also receives Tesseract's output and is removed on every path. A process killed
+with SIGKILL cannot remove its directory: the directories are named ``ocr-<pid>-*`` after the process that
+made them, and :func:`sweep_orphaned_temp_dirs` (run by the run workers at start and by every process
+before its first Tesseract command and then every ``TEMP_SWEEP_INTERVAL_SECONDS``) removes those whose
+process is gone.
 
 Orientation (90/180/270 degrees) costs an extra Tesseract call (OSD, ``--psm 0``), so it is only
 asked for when the page's text lines run vertically or when the first reading looks poor (few
@@ -27,8 +31,10 @@ import functools
 import logging
 import os
 import re
+import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -70,6 +76,77 @@ def _write_image(image: np.ndarray, directory: str) -> str:
     return path
 
 
+TEMP_DIR_PREFIX = "ocr-"
+_TEMP_DIR_NAME = re.compile(r"ocr-(?P<pid>[1-9][0-9]*)-")
+ORPHAN_MIN_AGE_SECONDS = 60.0  # a directory younger than this is never swept, whatever its pid says
+TEMP_SWEEP_INTERVAL_SECONDS = 600.0
+_last_sweep: Optional[float] = None
+_sweep_lock = threading.Lock()
+
+
+def temp_dir_prefix() -> str:
+    """The prefix of this process's OCR temporary directories: ``ocr-<pid>-``."""
+    return f"{TEMP_DIR_PREFIX}{os.getpid()}-"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_orphaned_temp_dirs(directory: Optional[str] = None,
+                             min_age_seconds: float = ORPHAN_MIN_AGE_SECONDS) -> list[str]:
+    """Remove the OCR temporary directories (``ocr-<pid>-*`` in ``directory``, default the temporary
+    directory) left by processes that died without removing them (SIGKILL, the kernel's OOM killer);
+    return the paths removed.
+
+    A directory is removed only when it is this user's, not a symbolic link, last modified more than
+    ``min_age_seconds`` ago, and no process with its pid exists. A live process's directory is never
+    removed: its pid exists (a reused pid keeps a dead process's directory until that pid is free again,
+    which is harmless). Pids are this machine's: processes whose pids another pid namespace gives must
+    not share the temporary directory. Errors are logged, never raised.
+    """
+    root = directory or tempfile.gettempdir()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError as error:
+        log.warning("cannot list %s for orphaned OCR directories: %s", root, error)
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = _TEMP_DIR_NAME.match(entry.name)
+        if match is None:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if (not entry.is_dir(follow_symlinks=False) or info.st_uid != os.getuid()
+                    or now - info.st_mtime < min_age_seconds or _process_alive(int(match.group("pid")))):
+                continue
+            shutil.rmtree(entry.path)
+            removed.append(entry.path)
+        except OSError as error:
+            log.warning("cannot remove the orphaned OCR directory %s: %s", entry.path, error)
+    if removed:
+        log.info("removed %d OCR temporary directories of processes that are gone", len(removed))
+    return removed
+
+
+def _sweep_if_due() -> None:
+    global _last_sweep
+    with _sweep_lock:
+        now = time.monotonic()
+        if _last_sweep is not None and now - _last_sweep < TEMP_SWEEP_INTERVAL_SECONDS:
+            return
+        _last_sweep = now
+    sweep_orphaned_temp_dirs()
+
+
 def _tesseract(image: np.ndarray, extension: str, timeout: float, lang: Optional[str], config: str) -> str:
     """Run Tesseract on ``image`` and return its ``extension`` output (``tsv``, ``osd``) as text;
     ``_Timeout`` when it runs too long.
@@ -79,7 +156,8 @@ def _tesseract(image: np.ndarray, extension: str, timeout: float, lang: Optional
     would put them in the shared temporary directory, the output file world-readable.
     """
     _ensure_single_thread()
-    with tempfile.TemporaryDirectory(prefix="ocr-") as directory:
+    _sweep_if_due()
+    with tempfile.TemporaryDirectory(prefix=temp_dir_prefix()) as directory:
         path = _write_image(image, directory)
         output = os.path.join(directory, "out")
         try:

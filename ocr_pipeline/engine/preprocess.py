@@ -11,11 +11,16 @@ components at about half resolution).
 2. ``normalise_illumination``: divide by the paper's background (a morphological close) to remove
    uneven light and shadows.
 3. ``deskew``: rotate away a small skew (up to ``MAX_SKEW_DEGREES``), found by projection profiles.
-4. ``remove_rules``: erase table borders and long rules, which make Tesseract skip table cells.
+4. ``remove_rules``: erase table borders and long rules, which make Tesseract skip table cells
+   (but not the bars that the letters of a blurred photo run together into).
 5. ``remove_specks``: erase isolated dust, which makes Tesseract misread the word next to it.
 6. ``scale_for_ocr``: resize so that the lower-case letter height suits Tesseract.
 
 ``to_gray`` drops colour ink (blue stamps and signatures) on the way to grayscale.
+
+When the first pass's reading does not decide a document, ``pipeline.second_look`` reads it again
+with ``prepare_look``: ``separate_ink`` divides dark-blue and violet ink out of the page (Lab chroma;
+print under the ink stays), and a hard photo is flattened, sharpened, enlarged and binarised locally.
 
 Right-angle rotation (90/180/270) needs Tesseract's OSD and is decided in ``ocr.ocr_page``, which
 only pays for OSD when the page looks turned (``text_lines_vertical``) or the first reading is poor.
@@ -51,7 +56,11 @@ def preprocess_page(image: np.ndarray, settings: Optional[EngineSettings] = None
     """Return the grayscale image Tesseract should read for a loaded page (gray or BGR uint8)."""
     gray = to_gray(image)
     gray = correct_perspective(gray)
-    gray = normalise_illumination(gray)
+    return _prepare_flat(normalise_illumination(gray))
+
+
+def _prepare_flat(gray: np.ndarray, target_x_height: Optional[float] = None) -> np.ndarray:
+    """The steps after the illumination: deskew, rules, specks, text size."""
     ink = InkMap.of(gray)
     lines = analyse_text_lines(gray, ink)
     straight = deskew(gray, lines)
@@ -61,6 +70,8 @@ def preprocess_page(image: np.ndarray, settings: Optional[EngineSettings] = None
     gray = remove_specks(remove_rules(gray, ink), ink)
     if lines.strength < MIN_LINE_STRENGTH:
         return gray  # no text lines found: blank, a picture or noise, which upscaling would only slow down
+    if target_x_height is not None:
+        return upscale_to(gray, estimate_x_height(gray, ink), target_x_height)
     return scale_for_ocr(gray, estimate_x_height(gray, ink))
 
 
@@ -94,6 +105,78 @@ def to_gray(image: np.ndarray, drop_colour_ink: bool = True) -> np.ndarray:
     weight = cv2.LUT(chroma, _COLOUR_WEIGHT)
     lift = cv2.multiply(cv2.subtract(brightest, luminance), weight, scale=1 / 255)
     return cv2.add(luminance, lift)
+
+
+def separate_ink(image: np.ndarray) -> np.ndarray:
+    """Grayscale of a colour page with coloured ink (stamps, signatures) divided out of it.
+
+    ``to_gray`` only lightens strongly coloured pixels to their brightest channel: a dark-blue
+    ballpoint (RGB 25,40,120) or a violet stamp then stays nearly as dark as print and Tesseract
+    reads the surname under it as garbage. Here colour is judged in Lab, where chroma (distance from
+    the neutral axis, after removing the paper's colour cast, relative to the local paper brightness)
+    separates blue and violet from black at any lightness. Ink multiplies: in its most transparent
+    channel a stroke over paper is as bright as the stroke's ink nearby, a stroke over print is much
+    darker. So each coloured pixel's brightest channel is divided by the brightest channel of the ink
+    around it (a 15-pixel maximum over coloured pixels): ink over paper becomes paper, ink over print
+    stays print, even in a blurred JPEG photo where the crossings keep some colour. About 0.3 s for an
+    A4 page at 300 DPI; ``prepare_look("ink")`` uses it, the first pass does not.
+    """
+    image = np.asarray(image)
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return to_gray(image)
+    bgr = image if image.shape[2] == 3 else np.ascontiguousarray(image[..., :3])
+    luminance = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    background = cv2.resize(estimate_background(luminance), (luminance.shape[1], luminance.shape[0]),
+                            interpolation=cv2.INTER_LINEAR)
+    background = np.maximum(background, 32).astype(np.float32)
+    # full-page float32 planes are 35 MB each at 300 DPI: intermediates are dropped as soon as used
+    lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB)
+    a = lab[..., 1].astype(np.float32)
+    a -= 128.0
+    b = lab[..., 2].astype(np.float32)
+    b -= 128.0
+    del lab
+    sample = (slice(None, None, 8), slice(None, None, 8))
+    paper = luminance[sample] >= 0.85 * background[sample]
+    if paper.any():  # the paper's cast (yellowish light, a bluish white balance) is not ink colour
+        a -= float(np.median(a[sample][paper]))
+        b -= float(np.median(b[sample][paper]))
+    weight = np.asarray(cv2.magnitude(a, b), dtype=np.float32)
+    del a, b
+    weight *= 255.0 / (INK_CHROMA_HIGH - INK_CHROMA_LOW)
+    weight /= background
+    weight -= INK_CHROMA_LOW / (INK_CHROMA_HIGH - INK_CHROMA_LOW)
+    np.clip(weight, 0.0, 1.0, out=weight)
+    if int((weight[sample] >= 1.0).sum()) < 50:
+        return luminance  # no coloured ink worth the name
+    brightest = cv2.max(cv2.max(bgr[..., 0], bgr[..., 1]), bgr[..., 2]).astype(np.float32)
+    ink_alone = cv2.dilate(np.where(weight >= 1.0, brightest, np.float32(0)),
+                           cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15)))
+    # the ratio is about 1 for ink over paper, 0.1-0.5 for ink over print (a blurred photo compresses
+    # it); uneven ink (a stamp's blotches) scatters the first down to about 0.6: stretched apart
+    np.maximum(ink_alone, 16.0, out=ink_alone)
+    under = np.asarray(cv2.divide(brightest, ink_alone), dtype=np.float32)
+    del brightest, ink_alone
+    under -= INK_RATIO_PRINT
+    under *= 1.0 / (INK_RATIO_PAPER - INK_RATIO_PRINT)
+    np.clip(under, 0.0, 1.0, out=under)
+    under *= background
+    del background
+    # widen the mask by a pixel: a stroke's anti-aliased rim is paler in colour than its core
+    weight = np.asarray(cv2.dilate(weight, np.ones((3, 3), np.uint8)), dtype=np.float32)
+    lum = luminance.astype(np.float32)
+    under -= lum
+    np.maximum(under, 0.0, out=under)
+    under *= weight
+    under += lum
+    return np.clip(under, 0, 255).astype(np.uint8)
+
+
+# Lab chroma (relative to the paper's brightness) from which a pixel counts as coloured ink: black
+# print scans at 0-10, bluish-black toner up to about 18, blue/violet stamps and ballpoints at 30-65.
+INK_CHROMA_LOW = 18.0
+INK_CHROMA_HIGH = 28.0
+INK_RATIO_PRINT, INK_RATIO_PAPER = 0.15, 0.6
 
 
 # chroma (max - min channel) -> weight 0..255 of the brightest channel: 0 up to 30, 255 from 70
@@ -352,15 +435,52 @@ def remove_rules(gray: np.ndarray, ink: Optional[InkMap] = None) -> np.ndarray:
                                   cv2.getStructuringElement(cv2.MORPH_RECT, (max(10, w // 25), 1)))
     vertical = cv2.morphologyEx(ink.ink, cv2.MORPH_OPEN,
                                 cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(10, h // 35))))
-    rules = cv2.bitwise_or(horizontal, vertical)
+    if not cv2.countNonZero(horizontal) and not cv2.countNonZero(vertical):
+        return gray
+    rules = cv2.bitwise_or(_drop_text_bands(horizontal, ink, True), _drop_text_bands(vertical, ink, False))
     if not cv2.countNonZero(rules):
         return gray
     return _paint_paper(gray, cv2.dilate(rules, np.ones((3, 3), np.uint8)), ink)
 
 
+def _drop_text_bands(lines: np.ndarray, ink: InkMap, horizontal: bool) -> np.ndarray:
+    """``lines`` (a rule mask) without the runs that lie inside text.
+
+    In a blurred photo the serifs and strokes of a line of letters run together into bars as long as
+    a rule; erasing them erased the words (measured: photos with 2-5 px of motion blur lost half
+    their lines, the name's among them). A printed rule has paper on both sides of it along most of
+    its length; a bar inside a word has the letters' bodies on one side: a component with ink
+    beside it (a third of an x-height away) along more than half its length is text.
+    """
+    if not cv2.countNonZero(lines):
+        return lines
+    points = cv2.findNonZero(lines)[:, 0]  # much faster than np.nonzero on a mostly empty mask
+    xs, ys = points[:, 0], points[:, 1]
+    x, y, bw, bh = cv2.boundingRect(points)
+    count, labels = cv2.connectedComponents(lines[y:y + bh, x:x + bw], connectivity=8)
+    owner = labels[ys - y, xs - x]
+    offset = max(2, round(0.33 * ink.x_height)) if ink.x_height else 3
+    h, w = lines.shape
+    if horizontal:
+        before = ink.ink[np.maximum(ys - offset, 0), xs] > 0
+        after = ink.ink[np.minimum(ys + offset, h - 1), xs] > 0
+    else:
+        before = ink.ink[ys, np.maximum(xs - offset, 0)] > 0
+        after = ink.ink[ys, np.minimum(xs + offset, w - 1)] > 0
+    size = np.maximum(np.bincount(owner, minlength=count), 1)
+    beside = np.maximum(np.bincount(owner, weights=before, minlength=count),
+                        np.bincount(owner, weights=after, minlength=count)) / size
+    in_text = (beside > 0.5)[owner]
+    if not in_text.any():
+        return lines
+    lines = lines.copy()
+    lines[ys[in_text], xs[in_text]] = 0
+    return lines
+
+
 def _paint_paper(gray: np.ndarray, mask: np.ndarray, ink: InkMap) -> np.ndarray:
     """``gray`` with the pixels under ``mask`` (working resolution, 0/255) lightened to paper."""
-    paint = mask // 255 * np.uint8(ink.paper)
+    paint: np.ndarray = mask // 255 * np.uint8(ink.paper)
     if ink.scale < 1.0:
         paint = cv2.resize(paint, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_NEAREST)
     return cv2.max(gray, paint)  # ink there becomes paper; anything lighter stays
@@ -528,3 +648,92 @@ def scale_for_ocr(gray: np.ndarray, x_height: Optional[float] = None) -> np.ndar
     log.debug("x-height %.1f px: scaling by %.2f", x_height, factor)
     interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
     return cv2.resize(gray, size, interpolation=interpolation)
+
+
+# ---------------------------------------------------------------------------------------- second look
+
+SECOND_LOOKS = ("ink", "photo", "photo_binary", "ink+photo", "ink+photo_binary")
+PHOTO_X_HEIGHT = 30.0  # px: the second look at a photo reads larger letters than the first pass
+PHOTO_MIN_UPSCALE = 1.4
+
+
+def has_colour_ink(image: np.ndarray) -> bool:
+    """Whether a loaded page has coloured ink at all (a stamp, a blue signature): a sample, ~5 ms."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] < 3:
+        return False
+    sample = np.ascontiguousarray(image[::6, ::6, :3])
+    lab = cv2.cvtColor(sample, cv2.COLOR_BGR2LAB)
+    a = lab[..., 1].astype(np.float32) - 128
+    b = lab[..., 2].astype(np.float32) - 128
+    chroma = cv2.magnitude(a - float(np.median(a)), b - float(np.median(b)))
+    return int((chroma > INK_CHROMA_HIGH).sum()) >= 30
+
+
+def prepare_look(image: np.ndarray, look: str) -> np.ndarray:
+    """Another preparation of a loaded page (gray or BGR) for a second look, when the first was not enough.
+
+    - ``ink``: the first pass's steps on ``separate_ink``'s gray: stamps and coloured signatures
+      over the name divided out (the page outline is found on the plain gray first: a coloured
+      table would otherwise turn into paper too);
+    - ``photo``: for a hard phone photo: the outline, the illumination flattened always (the first
+      pass leaves mild unevenness alone), a light denoise (JPEG blocks) and an unsharp mask against
+      motion and focus blur, and letters enlarged to ``PHOTO_X_HEIGHT`` (Tesseract reads blurred
+      small letters better at about 30 px than at 15-20);
+    - ``photo_binary``: ``photo`` binarised by a local threshold, for light that still varies
+      within a line;
+    - ``ink+photo``, ``ink+photo_binary``: the same on the colour-separated page (ink on a photo).
+    """
+    if look not in SECOND_LOOKS:
+        raise ValueError(f"unknown look {look!r}")
+    gray = to_gray(image)
+    corners = find_page_quad(gray)
+    if look.startswith("ink"):
+        gray = separate_ink(image if corners is None else warp_quad(np.asarray(image), corners))
+    elif corners is not None:
+        gray = warp_quad(gray, corners)
+    if look == "ink":
+        return _prepare_flat(normalise_illumination(gray))
+    prepared = _prepare_flat(sharpen(flatten_illumination(gray)), target_x_height=PHOTO_X_HEIGHT)
+    if look.endswith("photo_binary"):
+        return binarise_local(prepared)
+    return prepared
+
+
+def flatten_illumination(gray: np.ndarray) -> np.ndarray:
+    """Divide by the background unconditionally, stretching the paper to white and print to black."""
+    background = cv2.resize(estimate_background(gray), (gray.shape[1], gray.shape[0]),
+                            interpolation=cv2.INTER_LINEAR)
+    flat = cv2.divide(gray, np.maximum(background, 1), scale=255)
+    low = float(np.percentile(flat[::8, ::8], 1))
+    if low >= 200:
+        return flat
+    return cv2.convertScaleAbs(flat, alpha=255.0 / (255.0 - low), beta=-low * 255.0 / (255.0 - low))
+
+
+def sharpen(gray: np.ndarray, sigma: float = 1.5, amount: float = 1.0) -> np.ndarray:
+    """Unsharp mask after a light median (JPEG block noise must not be sharpened with the letters)."""
+    smooth = cv2.medianBlur(gray, 3)
+    blurred = cv2.GaussianBlur(smooth, (0, 0), sigma)
+    return cv2.addWeighted(smooth, 1 + amount, blurred, -amount, 0)
+
+
+def upscale_to(gray: np.ndarray, x_height: Optional[float], target: float) -> np.ndarray:
+    """Enlarge so that the x-height reaches ``target`` (at least ``PHOTO_MIN_UPSCALE``, at most
+    ``MAX_UPSCALE``, within ``MAX_OCR_PIXELS``); never shrinks."""
+    if x_height is None:
+        return gray
+    factor = min(MAX_UPSCALE, max(PHOTO_MIN_UPSCALE, target / x_height),
+                 math.sqrt(max(MAX_OCR_PIXELS, gray.size) / gray.size))
+    if x_height * factor > 2 * target or factor <= 1.05:
+        return gray
+    size = (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_CUBIC)
+
+
+def binarise_local(gray: np.ndarray) -> np.ndarray:
+    """Black print on white by a threshold from each pixel's neighbourhood (about two text lines)."""
+    ink = InkMap.of(gray)
+    x_height = (ink.x_height / ink.scale) if ink.x_height else 20.0
+    block = max(15, int(4 * x_height) | 1)
+    return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 15)

@@ -1,0 +1,175 @@
+"""Ink across the name line, blurred photos and the second look, with real Tesseract (rus+kaz).
+
+Documents are rendered by ``docgen`` with a blue signature (``docgen._scribble``) or a blue stamp
+(``docgen._stamp``) multiplied over the applicant's surname, as ink lies on paper: the first pass does
+not find the name on them, the colour-separated page does.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+import io  # noqa: E402
+import random  # noqa: E402
+from functools import lru_cache  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image, ImageChops, ImageDraw  # noqa: E402
+
+from ocr_pipeline.engine import preprocess as pp  # noqa: E402
+from ocr_pipeline.engine.models import EngineSettings, ErrorCode  # noqa: E402
+from ocr_pipeline.engine.ocr import read_text  # noqa: E402
+from ocr_pipeline.engine.pipeline import needs_second_look, verify_document  # noqa: E402
+from ocr_pipeline.engine.verify import verify_pages  # noqa: E402
+from ocr_pipeline_devtools import docgen, engine_pages  # noqa: E402
+
+pytestmark = pytest.mark.integration  # whole rendered documents through the engine
+
+SETTINGS = EngineSettings()
+P = docgen.PEOPLE
+
+
+def _surname_box(page: Image.Image, surname: str) -> tuple[int, int, int, int]:
+    for x, baseline, text, path, size in page.info["docgen_runs"]:
+        if surname in text:
+            font = docgen._font(path, size)
+            x0 = x + font.getlength(text[:text.index(surname)])
+            return round(x0), round(baseline - 0.75 * size), round(x0 + font.getlength(surname)), baseline
+    raise LookupError(surname)
+
+
+@lru_cache(maxsize=None)
+def inked(key: str, name_case: str, ink: str, seed: int = 0) -> Image.Image:
+    """A maternity order about ``key`` (no stamp of its own) with ``ink`` across the surname:
+    "signature" (dark-blue ballpoint loops) or "stamp" (a blue round seal whose ring crosses it)."""
+    person = P[key]
+    # no IIN printed: the name itself must be read (her IIN beside a damaged name would identify her)
+    page = docgen.render_document("maternity_order", person, name_case=name_case, seed=seed, stamp=False,
+                                  include_iin=False)
+    x0, y0, x1, y1 = _surname_box(page, person.mention(name_case).split()[0])
+    rng = random.Random(seed)
+    marked = page.copy()
+    if ink == "signature":
+        layer = Image.new("RGB", page.size, "white")
+        docgen._scribble(ImageDraw.Draw(layer), (x0 - 60, y0 - 70, x1 + 120, y1 + 50), rng)
+        marked = ImageChops.multiply(page, layer)  # ink multiplies: print under the stroke stays dark
+    else:  # pressed twice (fresh, dense ink), the ring across the surname
+        for _ in range(2):
+            docgen._stamp(marked, ((x0 + x1) // 2, y0 - 190), "ТОО «АЛМАТЫ СЕРВИС» * БИН 070650003210 * ",
+                          ["ДЛЯ ДОКУМЕНТОВ"], random.Random(seed))
+    marked.info.update(page.info)
+    return marked
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _name_found(gray: np.ndarray, key: str) -> bool:
+    """The name itself is read (not the applicant identified by her IIN beside a damaged name)."""
+    name = verify_pages([read_text(gray, 1, SETTINGS)], P[key].applicant(), SETTINGS).checks["name"]
+    return name.matched and "identified_by" not in name.detail
+
+
+# ------------------------------------------------------------------------------------- separate_ink
+
+def test_separate_ink_removes_blue_ink_and_keeps_print_under_it():
+    bgr = np.full((240, 480, 3), 245, np.uint8)
+    bgr[80:160, 40:240] = 20  # black print
+    ink = np.full_like(bgr, 255)
+    for y in (56, 96, 120, 144, 184):
+        cv2.line(ink, (0, y), (479, y), (120, 40, 25), 7)  # dark-blue ballpoint strokes (BGR)
+    page = (bgr.astype(np.float32) * ink / 255).astype(np.uint8)
+    separated = pp.separate_ink(page)
+    plain = pp.to_gray(page)
+    assert plain[120, 400] < 130  # to_gray leaves a stroke about half as dark as print
+    assert separated[120, 400] > 200 and separated[56, 100] > 200  # strokes over paper become paper
+    assert separated[120, 100] < 40 and separated[110, 100] < 40  # print, crossed or not, stays print
+    assert separated[20, 400] >= 240
+
+
+def test_separate_ink_leaves_a_page_without_colour_alone():
+    gray = np.full((40, 40), 240, np.uint8)
+    gray[10:20, 10:20] = 10
+    bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    np.testing.assert_array_equal(pp.separate_ink(bgr), gray)
+    assert not pp.has_colour_ink(bgr)
+
+
+@pytest.mark.parametrize("key,name_case,ink", [
+    ("ivanova", "dat", "signature"),
+    ("kim", "dat", "stamp"),
+    ("petrenko", "dat", "stamp"),
+])
+def test_name_under_ink_is_read_after_colour_separation_and_not_before(key, name_case, ink):
+    image = np.asarray(inked(key, name_case, ink))[..., ::-1].copy()  # BGR, as load_document gives
+    assert pp.has_colour_ink(image)
+    assert not _name_found(pp.preprocess_page(image), key)
+    assert _name_found(pp.prepare_look(image, "ink"), key)
+
+
+# -------------------------------------------------------------------------------------- second look
+
+def test_second_look_finds_the_name_under_a_signature():
+    verdict = verify_document(_png(inked("ivanova", "dat", "signature")), P["ivanova"].applicant())
+    assert verdict.verdict, verdict.errors
+    looks = verdict.checks["readable"].detail["looks"]
+    assert looks[-1].endswith("+") and ":ink:" in looks[-1]
+    assert verdict.timings["second_look"] > 0
+
+
+def test_clean_document_pays_nothing_for_the_second_look():
+    page = docgen.render_document("maternity_order", P["ivanova"], name_case="dat", seed=0)
+    verdict = verify_document(docgen.degrade(page, "clean", 0), P["ivanova"].applicant())
+    assert verdict.verdict
+    assert "second_look" not in verdict.timings and "looks" not in verdict.checks["readable"].detail
+
+
+def test_second_look_does_not_accept_someone_elses_inked_document():
+    verdict = verify_document(_png(inked("ivanova", "dat", "signature")), P["kim"].applicant())
+    assert not verdict.verdict
+    assert verdict.error_codes == [ErrorCode.NAME_NOT_FOUND.value]
+    assert verdict.checks["readable"].detail["looks"]  # it looked again, and found nothing
+
+
+def test_second_look_sees_the_namesakes_iin_once_the_name_is_readable():
+    """A namesake's document with a signature over the surname: the IIN next to it contradicts."""
+    namesake = docgen.namesake_of(P["ivanova"], seed=1)
+    page = docgen.render_document("maternity_order", namesake, name_case="dat", seed=0, stamp=False)
+    x0, y0, x1, y1 = _surname_box(page, namesake.mention("dat").split()[0])
+    layer = Image.new("RGB", page.size, "white")
+    docgen._scribble(ImageDraw.Draw(layer), (x0 - 60, y0 - 70, x1 + 120, y1 + 50), random.Random(0))
+    verdict = verify_document(_png(ImageChops.multiply(page, layer)), P["ivanova"].applicant())
+    assert verdict.error_codes == [ErrorCode.IIN_MISMATCH.value]  # not NAME_NOT_FOUND: the name is read
+    assert verdict.checks["readable"].detail["looks"][-1].endswith("+")
+
+
+def test_decided_verdicts_get_no_second_look():
+    page = docgen.render_document("maternity_order", docgen.namesake_of(P["ivanova"], seed=1), name_case="dat",
+                                  seed=0)
+    verdict = verify_document(docgen.degrade(page, "clean", 0), P["ivanova"].applicant())
+    assert verdict.error_codes == [ErrorCode.IIN_MISMATCH.value]
+    assert not needs_second_look(verdict) and "second_look" not in verdict.timings
+
+
+# ----------------------------------------------------------------------------------- blurred photos
+
+def test_blurred_text_is_not_taken_for_rules():
+    """Letters run together by blur make bars as long as a rule: remove_rules must leave them.
+
+    Before the fix a page photographed at about 120 DPI with 2-5 px of motion blur lost 60-90 % of
+    its ink here, its name line with the rest.
+    """
+    gray = cv2.cvtColor(np.asarray(engine_pages.render_page()), cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(gray, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
+    for length in (5, 7):
+        blurred = cv2.filter2D(small, -1, np.full((1, length), 1 / length, np.float32))  # motion blur
+        ink = blurred < 128
+        erased = ink & (pp.remove_rules(blurred) >= 128)
+        assert erased.sum() < 0.05 * ink.sum()
