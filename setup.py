@@ -32,6 +32,7 @@ setup(
         "kafka-python>=2.2",
         "psycopg2-binary>=2.9",
         "sqlalchemy>=2.0",
+        "tenacity>=8.2,<10",
         "pandas>=2.1",
         f"dagster-graphql=={DAGSTER_VERSION}",
         "requests>=2.31",

@@ -3,6 +3,8 @@ the repository's dagster.yaml; the end-to-end tests run real batches through bot
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -92,3 +94,46 @@ def test_a_started_task_whose_worker_stopped_beating_is_a_failed_worker(redis_se
     assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
     assert worker_heartbeat.live_capacity(client, "heartbeat-test") == 3
     assert worker_heartbeat.live_capacity(client, "another-queue") == 0
+
+
+def test_a_starting_run_whose_task_ended_first_is_failed_without_waiting_for_the_start_timeout(
+        tmp_path, redis_server, monkeypatch):
+    """A task that raised before its run started (Dagster's database restarting under the worker) leaves
+    the run STARTING; ``fail_runs_lost_before_start`` (``lost_runs_sensor``) fails it once the heartbeat
+    grace has passed, on a real instance and a real Redis result backend. A run whose task is still
+    running, or that started after all, is left alone."""
+    import dagster as dg
+    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster._core.test_utils import create_run_for_test
+    from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
+
+    from ocr_pipeline.deploy.run_workers import fail_runs_lost_before_start
+
+    monkeypatch.setenv("CELERY_BROKER_URL", redis_server.url)
+    monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)
+    monkeypatch.setenv("CELERY_RUN_QUEUE", "ended-task-test")
+    monkeypatch.setenv("CELERY_WORKER_HEARTBEAT_SECONDS", "0.5")  # grace: 3 beats, 1.5 s
+    with services.temporary_postgres_database(prefix="ocr_ended_task") as url:
+        monkeypatch.setenv("DAGSTER_PG_URL", url)
+        with dg.DagsterInstance.from_config(str(write_dagster_home(tmp_path / "home"))) as instance:
+            launcher = instance.run_launcher
+            runs = {}
+            for name, state in (("raised", "FAILURE"), ("running", "STARTED"), ("started", "SUCCESS")):
+                task_id = f"task-{name}-{tmp_path.name}"
+                run = create_run_for_test(instance, job_name="verify_request",
+                                          tags={DAGSTER_CELERY_TASK_ID_TAG: task_id})
+                instance.report_dagster_event(DagsterEvent(DagsterEventType.RUN_STARTING.value, job_name=run.job_name),
+                                              run_id=run.run_id)  # what the launcher records: STARTING, launch time
+                launcher.celery.backend.store_result(task_id, None if state == "STARTED" else 0, state)
+                runs[name] = run.run_id
+            instance.report_dagster_event(DagsterEvent(DagsterEventType.RUN_START.value, job_name="verify_request"),
+                                          run_id=runs["started"])  # its task ran it: STARTED, not stuck
+            assert fail_runs_lost_before_start(instance) == []  # within the grace: nothing yet
+            time.sleep(1.6)
+            assert fail_runs_lost_before_start(instance) == [runs["raised"]]
+            failed = instance.get_run_by_id(runs["raised"])
+            assert failed.status == dg.DagsterRunStatus.FAILURE
+            message = " ".join(e.message or "" for e in instance.all_logs(runs["raised"]))
+            assert "ended (FAILURE) before the run started" in message
+            assert instance.get_run_by_id(runs["running"]).status == dg.DagsterRunStatus.STARTING
+            assert instance.get_run_by_id(runs["started"]).status == dg.DagsterRunStatus.STARTED

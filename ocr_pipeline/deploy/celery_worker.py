@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
+import sqlalchemy as sa
 from celery import signals
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster._cli.api import _execute_run_command_body
@@ -23,6 +24,7 @@ from dagster._serdes import unpack_value
 from dagster_celery.config import TASK_EXECUTE_JOB_NAME
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_resume_job_task
+from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from ..adapters import config
 from ..engine.ocr import sweep_orphaned_temp_dirs
@@ -32,6 +34,7 @@ from .run_workers import celery_settings, run_queue
 app = make_app(app_args={**celery_settings(), "task_default_queue": run_queue()})
 resume_job = create_resume_job_task(app)
 logger = logging.getLogger(__name__)
+RUN_LOOKUP_RETRY_SECONDS = 60.0  # a Postgres restart or failover takes seconds; a run must not fail for it
 
 
 @signals.celeryd_after_setup.connect
@@ -78,7 +81,7 @@ def execute_job(_task: Any, execute_job_args_packed: Any) -> int:
     """
     args = unpack_value(execute_job_args_packed, as_type=ExecuteRunArgs)
     instance = worker_instance()
-    run = instance.get_run_by_id(args.run_id)
+    run = _run_by_id(instance, args.run_id)
     if run is not None and run.status not in (DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING):
         message = (f"run {args.run_id} is {run.status.value}: its task was delivered again after a run worker "
                    "was lost; not executing it twice")
@@ -92,6 +95,16 @@ def execute_job(_task: Any, execute_job_args_packed: Any) -> int:
         write_stream_fn=lambda _event: None,
         set_exit_code_on_failure=args.set_exit_code_on_failure is not False,
     )
+
+
+@retry(retry=retry_if_exception_type((sa.exc.OperationalError, sa.exc.InterfaceError)),
+       stop=stop_after_delay(RUN_LOOKUP_RETRY_SECONDS), wait=wait_exponential(multiplier=0.2, max=2.0),
+       before_sleep=before_sleep_log(logger, logging.WARNING), reraise=True)
+def _run_by_id(instance: DagsterInstance, run_id: str) -> Any:
+    """The run, read while Dagster's database may be restarting: the first statement of a task, so
+    nothing has happened yet and it is safe to repeat (a task that fails here leaves its run STARTING,
+    which only ``lost_runs_sensor`` would notice)."""
+    return instance.get_run_by_id(run_id)
 
 
 # Warm the pool: everything a run imports, loaded once in the parent before the fork.

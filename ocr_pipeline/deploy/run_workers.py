@@ -96,20 +96,29 @@ class WarmWorkerRunLauncher(CeleryRunLauncher):
         return CheckRunHealthResult(WorkerStatus.UNKNOWN, f"Unknown task status: {state}")
 
     def lost_before_start(self, run: Any) -> Optional[str]:
-        """Why a ``STARTING`` run will never start, or None: its Celery task is still ``PENDING``
-        ``MISSED_BEATS`` heartbeat intervals after the launch and is no longer on the queue, so a worker
-        took it and never started it (a worker takes a task only when a process is free: one that lives
-        starts it at once). Its worker died, or the broker lost the message. Dagster's run monitoring
-        only times such runs out after ``start_timeout_seconds``; :func:`fail_runs_lost_before_start`
-        fails them sooner. None as well when the broker is not Redis (the queue cannot be read)."""
+        """Why a ``STARTING`` run will never start, or None, ``MISSED_BEATS`` heartbeat intervals after
+        its launch:
+
+        - its Celery task has ended (it raised before the run started, e.g. Dagster's database
+          unreachable for longer than the worker retries: the run stays STARTING);
+        - or it is still ``PENDING`` and no longer on the queue, so a worker took it and never started
+          it (a worker takes a task only when a process is free: one that lives starts it at once). Its
+          worker died, or the broker lost the message. This one only with a Redis broker (the queue must
+          be read).
+
+        Dagster's run monitoring only times such runs out after ``start_timeout_seconds``;
+        :func:`fail_runs_lost_before_start` fails them sooner."""
         task_id = run.tags.get(DAGSTER_CELERY_TASK_ID_TAG)
-        if not task_id or not str(self.broker).startswith(("redis://", "rediss://")):
+        if not task_id:
             return None
         stats = self._instance.get_run_stats(run.run_id)
         grace = worker_heartbeat.MISSED_BEATS * float(config.CELERY_WORKER_HEARTBEAT_SECONDS.get())
         if not stats.launch_time or time.time() - stats.launch_time < grace:
             return None
-        if self.celery.AsyncResult(task_id).state != "PENDING":
+        state = self.celery.AsyncResult(task_id).state
+        if state in ("FAILURE", "SUCCESS"):
+            return f"its task {task_id} ended ({state}) before the run started"
+        if state != "PENDING" or not str(self.broker).startswith(("redis://", "rediss://")):
             return None
         import redis
 
@@ -138,7 +147,7 @@ class WarmWorkerRunLauncher(CeleryRunLauncher):
 
 
 def fail_runs_lost_before_start(instance: Any) -> list[str]:
-    """Fail the ``STARTING`` runs whose task a lost run worker took and never started (see
+    """Fail the ``STARTING`` runs that will never start (see
     :meth:`WarmWorkerRunLauncher.lost_before_start`), so ``run_retries`` launches them again now rather
     than after ``start_timeout_seconds``; returns their run ids."""
     import dagster as dg
@@ -150,6 +159,9 @@ def fail_runs_lost_before_start(instance: Any) -> list[str]:
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING])):
         reason = launcher.lost_before_start(run)
         if reason is None:
+            continue
+        run = instance.get_run_by_id(run.run_id)  # read after the task's state: a task that ended cannot move it
+        if run is None or run.status != dg.DagsterRunStatus.STARTING:
             continue
         logger.error("run %s failed: %s", run.run_id, reason)
         instance.report_run_failed(run, f"Run failed before it started: {reason}.")

@@ -1,9 +1,10 @@
-"""Fails runs a lost run worker took and never started, so ``run_retries`` launches them again.
+"""Fails runs that will never start, so ``run_retries`` launches them again.
 
 Run monitoring fails a ``STARTED`` run whose worker stopped beating (``deploy/worker_heartbeat.py``),
 but a run still ``STARTING`` is only timed out after ``start_timeout_seconds``: a worker killed right
-after taking a task from the queue would leave that run waiting minutes for nothing. This sensor, every
-5 s, fails such runs (``deploy.run_workers.fail_runs_lost_before_start``).
+after taking a task from the queue, or a task that failed before the run started (Dagster's database
+restarting), would leave that run waiting minutes for nothing. This sensor, every 5 s, fails such runs
+(``deploy.run_workers.fail_runs_lost_before_start``).
 """
 
 import dagster as dg
@@ -15,7 +16,8 @@ from ..names import LOST_RUNS_SENSOR
     name=LOST_RUNS_SENSOR,
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Fails runs a lost run worker took and never started (run_retries launches them again).",
+    description="Fails runs that will never start: taken by a lost run worker, or their task ended first "
+                "(run_retries launches them again).",
 )
 def lost_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     """Thin wrapper around ``fail_runs_lost_before_start``; starts no runs itself."""
@@ -23,6 +25,6 @@ def lost_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
 
     failed = fail_runs_lost_before_start(context.instance)
     if failed:
-        context.log.error("failed %d run(s) a lost run worker took and never started: %s", len(failed),
+        context.log.error("failed %d run(s) that would never start: %s", len(failed),
                           ", ".join(failed))
     return dg.SkipReason(f"{len(failed)} run(s) lost before they started")
