@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-import sqlalchemy as sa
 from celery import signals
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster._cli.api import _execute_run_command_body
@@ -24,9 +23,9 @@ from dagster._serdes import unpack_value
 from dagster_celery.config import TASK_EXECUTE_JOB_NAME
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_resume_job_task
-from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from ..adapters import config
+from ..adapters.db_retry import while_database_restarts
 from ..engine.ocr import sweep_orphaned_temp_dirs
 from . import worker_heartbeat
 from .run_workers import celery_settings, run_queue
@@ -97,9 +96,7 @@ def execute_job(_task: Any, execute_job_args_packed: Any) -> int:
     )
 
 
-@retry(retry=retry_if_exception_type((sa.exc.OperationalError, sa.exc.InterfaceError)),
-       stop=stop_after_delay(RUN_LOOKUP_RETRY_SECONDS), wait=wait_exponential(multiplier=0.2, max=2.0),
-       before_sleep=before_sleep_log(logger, logging.WARNING), reraise=True)
+@while_database_restarts(RUN_LOOKUP_RETRY_SECONDS)
 def _run_by_id(instance: DagsterInstance, run_id: str) -> Any:
     """The run, read while Dagster's database may be restarting: the first statement of a task, so
     nothing has happened yet and it is safe to repeat (a task that fails here leaves its run STARTING,

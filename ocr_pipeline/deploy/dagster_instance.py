@@ -9,7 +9,9 @@ it loads its instance, because ``dagster.yaml`` names :class:`PooledPostgresStor
 tables a second, so most of the CPU that Dagster spent around a document went into connecting
 (Postgres forks a backend per connection). :class:`PooledPostgresStorage` is the same storage, whose
 three parts keep a few connections open per process, checked before use (``pool_pre_ping``) so that a
-restarted database costs a reconnect, not a failed statement. The pools are the process's, shared by
+restarted database costs a reconnect, not a failed statement; an event write caught by the restart
+itself (its connection cut mid-statement) is retried for up to ``EVENT_WRITE_RETRY_SECONDS``, so a
+run's step does not fail for Dagster's own bookkeeping. The pools are the process's, shared by
 every instance it opens (:func:`shared_engine`), so their connections stay flat over ticks and runs.
 
 **Compute logs.** See :class:`FileComputeLogManager`.
@@ -34,6 +36,7 @@ from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
 from ..adapters.config import DAGSTER_HOME, OCR_SENSOR_LOOP_SECONDS
+from ..adapters.db_retry import while_database_restarts
 from ..adapters.db_url import psycopg2_url
 
 DEFAULT_SENSOR_LOOP_SECONDS = OCR_SENSOR_LOOP_SECONDS.default
@@ -41,6 +44,7 @@ DEFAULT_SENSOR_LOOP_SECONDS = OCR_SENSOR_LOOP_SECONDS.default
 POOL_SIZE = 2  # connections kept per storage part and process
 MAX_OVERFLOW = 8  # extra connections under concurrency (daemon threads), closed when returned
 POOL_RECYCLE_SECONDS = 3600
+EVENT_WRITE_RETRY_SECONDS = 30.0
 
 
 _tables_checked: set[str] = set()  # storage URLs whose tables this process has checked or created
@@ -112,6 +116,11 @@ class PooledPostgresStorage(DagsterPostgresStorage):
                            ("schedules", self._schedule_storage)):
             part._engine.dispose()
             part._engine = shared_engine(postgres_url, name, token_provider)
+        # A write repeated after a cut connection may store one event twice (the rare cut between its
+        # INSERT and its NOTIFY): a duplicate log line, where failing would fail the run's step.
+        events = self._event_log_storage
+        events.store_event = while_database_restarts(EVENT_WRITE_RETRY_SECONDS)(events.store_event)
+        events.store_event_batch = while_database_restarts(EVENT_WRITE_RETRY_SECONDS)(events.store_event_batch)
 
     @classmethod
     def from_config_value(
