@@ -7,6 +7,7 @@ from ocr_pipeline.engine.matching import (
     allowance,
     find_person_mentions,
     fold,
+    looks_like_garbled_patronymic,
     looks_like_patronymic,
     normalize_text,
     ocr_distance,
@@ -198,6 +199,14 @@ def test_fields_with_labels_between_parts():
     assert found(text, *IVANOVA, female=True) is not None
 
 
+def test_garbled_patronymic_shapes():
+    for word in ("Данилоинч", "Сергеевоич", "Петрогна", "Ахметоана"):
+        assert looks_like_garbled_patronymic(word_key(word)), word
+    for word in ("Казахстана", "Настоящая", "бухгалтерия", "предоставить", "Ивановнаға", "Республики",
+                 "сотрудника", "Иванова", "Мария"):
+        assert not looks_like_garbled_patronymic(word_key(word)), word
+
+
 def test_name_on_second_page_is_reported_there():
     best = found("", *IVANOVA, female=True,
                  pages=[(1, "Сопроводительное письмо"), (2, "уволить Иванову Марию Петровну")])
@@ -216,6 +225,7 @@ def test_name_on_second_page_is_reported_there():
     ("Иванова Мария С. ознакомлена", "patronymic_initial_differs"),
     ("1. М.С. Иванова, бухгалтер", "initials_differ"),
     ("Ивакова Марина Петровна", "first_name_differs"),                            # errors in two parts
+    ("1. Иванова Мария Сергеевоич, бухгалтер", "patronymic_differs"),             # two OCR slips in it
 ])
 def test_relatives_and_other_people_are_rejected(text, reason):
     result = search(text, *IVANOVA, female=True)

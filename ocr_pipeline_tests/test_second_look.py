@@ -173,3 +173,30 @@ def test_blurred_text_is_not_taken_for_rules():
         ink = blurred < 128
         erased = ink & (pp.remove_rules(blurred) >= 128)
         assert erased.sum() < 0.05 * ink.sum()
+
+
+def _photographed_in_motion(key: str, degrees: float, length: float = 7) -> np.ndarray:
+    """A maternity order about ``key`` at 120 DPI, moved ``length`` px at ``degrees`` during the exposure."""
+    page = docgen.render_document("maternity_order", P[key], name_case="dat", seed=0, include_iin=False)
+    gray = cv2.cvtColor(np.asarray(page.convert("RGB")), cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(gray, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA).astype(np.float32)
+    noise = np.random.default_rng(0).standard_normal(small.shape).astype(np.float32) * 4
+    return np.clip(cv2.filter2D(small, -1, pp.motion_kernel(length, degrees)) + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("degrees", [0, 40])
+def test_motion_blur_is_measured_and_undone_where_the_unsharp_mask_fails(degrees):
+    blurred = _photographed_in_motion("ivanova", degrees)
+    length, direction = pp.estimate_motion_blur(blurred)
+    assert abs(length + 1 - 7) <= 1.5
+    assert min(abs(direction - degrees), 180 - abs(direction - degrees)) <= 10
+    assert not _name_found(pp._prepare_flat(pp.sharpen(blurred), target_x_height=pp.PHOTO_X_HEIGHT), "ivanova")
+    assert _name_found(pp._prepare_flat(pp.undo_motion_blur(blurred), target_x_height=pp.PHOTO_X_HEIGHT),
+                       "ivanova")
+
+
+def test_a_sharp_page_is_not_deconvolved():
+    gray = cv2.cvtColor(np.asarray(engine_pages.render_page()), cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(gray, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
+    assert pp.estimate_motion_blur(small)[0] < pp.MOTION_MIN_LENGTH
+    assert np.array_equal(pp.undo_motion_blur(small), pp.sharpen(small))

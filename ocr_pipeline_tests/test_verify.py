@@ -282,12 +282,31 @@ def test_labelled_iin_damaged_by_ocr():
     assert verdict.error_codes == ["IIN_MISMATCH"]
     assert verdict.checks["iin"].detail["contradicting"][0]["unreadable"] is True
     low_confidence = verify(form.format(other_with_extra_digit), confidence=52.0)
-    assert low_confidence.verdict is True and "iin_unreadable" in review_reasons(low_confidence)
+    assert low_confidence.error_codes == ["IIN_MISMATCH"] and "iin_unreadable" in review_reasons(low_confidence)
+    assert low_confidence.confidence <= 0.8
     own_with_extra_digit = IVANOVA_IIN[:6] + "1" + IVANOVA_IIN[6:]
     own = verify(form.format(own_with_extra_digit))
     assert own.verdict is True and own.checks["iin"].detail["status"] == "found_ocr_misread"
     employer = verify(form.format(IVANOVA_IIN).replace("ИИН ;", "ИИН/БИН").replace(IVANOVA_IIN, NAMESAKE_IIN[:-1]))
     assert employer.verdict is True
+
+
+def test_her_iin_blurred_beyond_the_checksum_is_not_a_contradiction():
+    """A phone photo's blur merges digits (3/2, 6/0, 8/1): her labelled IIN read with 3-5 of its 12
+    digits changed fails the checksum but keeps most digits in place, which a namesake's (another birth
+    date and serial) does not: it sends her accept to review instead of rejecting her with confidence."""
+    blurred = "00" + IVANOVA_IIN[2:6] + IVANOVA_IIN[6:].replace("4", "1").replace("5", "6")
+    assert len(blurred) == 12 and 3 <= sum(a != b for a, b in zip(blurred, IVANOVA_IIN)) <= 5
+    assert not has_valid_checksum(blurred)
+    verdict = verify(order("Ивановой Марии Петровне", f" (ИИН: {blurred})"))
+    assert verdict.verdict is True and "iin_unreadable" in review_reasons(verdict)
+    assert verdict.confidence <= 0.8
+    twice = verify(order("Ивановой Марии Петровне", f" (ИИН: {blurred})") + f"\nИИН {IVANOVA_IIN}")
+    assert twice.verdict is True and not twice.review_required  # a worse second reading of hers
+    other = _iin("88111730057")  # a namesake's: another birth date and serial
+    namesakes = other[:-1] + str((int(other[-1]) + 1) % 10)
+    assert not has_valid_checksum(namesakes)
+    assert verify(order("Ивановой Марии Петровне", f" (ИИН: {namesakes})")).error_codes == ["IIN_MISMATCH"]
 
 
 def test_bins_and_unreadable_numbers_are_ignored():
@@ -600,10 +619,15 @@ def test_a_namesakes_iin_beside_fragments_of_the_name_torn_by_two_columns_is_a_m
 @pytest.mark.parametrize("garbled", ["(МИН- 3909 7135 2357)", "(ЖАСН- 390971252557)"])
 def test_her_full_name_beside_an_iin_nobody_can_read_goes_to_review(garbled):
     """A namesake differs only by the IIN: with the number beside her name garbled (label and digits:
-    a hard photo), her exact name does not settle it; a person looks (``iin_unreadable``)."""
+    a hard photo), her exact name does not settle it; a person looks (``iin_unreadable``). Far from her
+    IIN it is read as the namesake's (a reject); with most of her digits in place, as hers (an accept)."""
     verdict = verify(order(f"Ивановой Марии Петровне {garbled}"), confidence=56.0)
     assert verdict.review_reasons == ["iin_unreadable"], verdict.checks["iin"].detail
-    assert verdict.confidence < 0.9
+    assert verdict.verdict is False and verdict.error_codes == ["IIN_MISMATCH"] and verdict.confidence < 0.9
+    blurred = IVANOVA_IIN[:6] + "3112" + IVANOVA_IIN[10:]  # 4 digits merged by blur, 8 in place
+    hers = f"(МИН- {blurred[:4]} {blurred[4:8]} {blurred[8:]})"
+    misread = verify(order(f"Ивановой Марии Петровне {hers}"), confidence=56.0)
+    assert misread.verdict is True and misread.review_reasons == ["iin_unreadable"] and misread.confidence < 0.9
     assert verify(order(f"Ивановой Марии Петровне (ИИН {IVANOVA_IIN}), {garbled}")).review_required is False
     assert verify(order("Ивановой Марии Петровне", footer=f"Исп. Сейткали Б.Н. {garbled}")).review_required is False
 

@@ -413,6 +413,19 @@ def looks_like_patronymic(key: str) -> bool:
     return False
 
 
+_PATRONYMIC_TAILS = ("ович", "евич", "овна", "евна", "ична")
+_SURNAME_ENDINGS = ("ова", "ева", "ина", "ына")
+
+
+def looks_like_garbled_patronymic(key: str) -> bool:
+    """True for a folded word of 7+ letters ending like a patronymic but for two OCR slips
+    ("Данилоинч"; not a surname: "Иванова"): read in the patronymic's place after a first name, it is
+    a patronymic, and when it is not the applicant's the mention is another person's, not hers without one."""
+    if len(key) < 7 or key in _NOT_NAMES or key.endswith(_SURNAME_ENDINGS):
+        return False
+    return any(key[-1] == tail[-1] and Levenshtein.distance(key[-4:], tail) <= 2 for tail in _PATRONYMIC_TAILS)
+
+
 @dataclass
 class NameOccurrence:
     """One place where the applicant's surname was found, with what surrounds it and the decision."""
@@ -630,7 +643,8 @@ class NameMatcher:
             if nxt.is_initial and (nxt.dotted or k + 1 >= len(tokens) or not tokens[k + 1].is_initial):
                 occurrence = self._decide(page, [surname, first], pattern, extra_end=nxt.end)
                 return self._check_patronymic_initial(occurrence, nxt.key)
-            if looks_like_patronymic(nxt.key) or marker_next:
+            garbled = nxt.capitalised and looks_like_garbled_patronymic(nxt.key)
+            if looks_like_patronymic(nxt.key) or marker_next or garbled:
                 end = tokens[k + 1].end if marker_next else nxt.end
                 if self.patronymic is None:
                     occurrence = self._decide(page, [surname, first], pattern, extra_end=end)
@@ -827,7 +841,7 @@ _NOT_NAMES = frozenset(word_key(w) for w in (
     "директор", "заведующий", "заведующая", "врач", "главный", "главная", "генеральный", "начальник",
     "исполнитель", "исп", "бухгалтер", "менеджер", "специалист", "инспектор", "руководитель", "приказ",
     "справка", "основание", "подпись", "ознакомлен", "ознакомлена", "экономист", "инженер", "дата",
-    "место", "работы", "причина", "режим", "тел", "город", "улица", "республики", "казахстан",
+    "место", "работы", "причина", "режим", "тел", "город", "улица", "республики", "казахстан", "казахстана",
     "директоры", "басшы", "дәрігер", "меңгеруші", "орындаған", "негіздеме", "бұйрық", "анықтама",
     "иин", "инн", "жсн", "бин", "бсн", "тоо", "жшс", "ао", "ип",
 ))

@@ -102,6 +102,7 @@ MIN_KNOWN_WORDS = 2
 MIN_PLAUSIBLE_SHARE = 0.5
 MIN_OCR_CONFIDENCE = 35.0
 REVIEW_OCR_CONFIDENCE = 60.0
+MIN_DIGITS_IN_PLACE = 7  # of 12: a checksum-failing number beside her name this close to her IIN is hers misread
 ATTRIBUTION_BEFORE_CHARS = 200
 ATTRIBUTION_AFTER_CHARS = 60
 
@@ -590,21 +591,29 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
     doubtful: list[dict[str, Any]] = []
     for number, page in [] if own else garbled:
         if _owner(number, page, search, matcher, applicant_iin_present=bool(own)) == "applicant":
-            doubtful.append({"iin": mask_iin(number.number), "page": page.number, "owner": "applicant",
-                             "unreadable": True})
+            entry = {"iin": mask_iin(number.number), "page": page.number, "owner": "applicant", "unreadable": True}
+            if _mostly_digits_of(number.number, applicant.iin):
+                doubtful.append(entry)
+            else:  # printed in IIN groups beside her name, far from hers: another person's, misread
+                contradicting.append(entry | {"uncertain": True})
         else:
             ignored["invalid"] += 1
     for number, page in others + unreadable:
+        hers_misread = number.kind == "labelled" and _mostly_digits_of(number.number, applicant.iin)
+        if own and hers_misread:
+            ignored["invalid"] += 1  # another, worse reading of her IIN
+            continue
         owner = _owner(number, page, search, matcher, applicant_iin_present=bool(own))
         entry = {"iin": mask_iin(number.number), "page": page.number, "owner": owner}
         if number.kind == "labelled":
             entry["unreadable"] = True
+            if page.source == "ocr" and page.mean_confidence < REVIEW_OCR_CONFIDENCE:
+                entry["uncertain"] = True
         if _ocr_copy_of(number.number, applicant.iin) is not None:
             entry["close_to_applicant_iin"] = True
         if owner not in ("applicant", "nobody"):
             attributed.append(entry)
-        elif owner == "nobody" or (number.kind == "labelled" and page.source == "ocr"
-                                   and page.mean_confidence < REVIEW_OCR_CONFIDENCE):
+        elif owner == "nobody" or hers_misread:
             doubtful.append(entry)
         else:
             contradicting.append(entry)
@@ -629,6 +638,14 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
                            snippet=f"ИИН {mask_iin(number.number)}", detail=detail)
     detail["status"] = "absent"
     return CheckResult(matched=False, score=0.5, detail=detail)
+
+
+def _mostly_digits_of(number: str, iin: str) -> bool:
+    """True when a number that fails the checksum has the applicant's IIN's length and at least 7 of
+    its 12 digits in their places: her IIN with blur-merged digits (3/2, 6/0, 8/1 …), not a namesake's,
+    whose birth date and serial differ in 9-10 places. A labelled number beside her name that is not
+    mostly hers is another person's IIN misread: a reject, sent to review when the page reads poorly."""
+    return len(number) == len(iin) and sum(a == b for a, b in zip(number, iin)) >= MIN_DIGITS_IN_PLACE
 
 
 def _garbled_iin(number: FoundNumber) -> bool:
@@ -797,6 +814,8 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
             reasons.append("iin_possibly_misread")
         if any(c.get("against") for c in contradicting):
             reasons.append("iin_unattributed")  # a stranger's IIN nobody's name claims decided it
+        if any(c.get("uncertain") for c in contradicting):
+            reasons.append("iin_unreadable")  # a checksum-failing number unlabelled or poorly read decided it
     elif name.detail.get("uncorroborated"):
         reasons.append("fuzzy_name")
     elif ErrorCode.NAME_NOT_FOUND.value in codes and _initials_unconfirmed(search):
@@ -851,7 +870,8 @@ def _confidence(verdict: bool, errors: list[dict[str, str]], readable: CheckResu
     elif ErrorCode.IIN_MISMATCH.value in codes:
         contradicting = iin.detail.get("contradicting", [])
         close = any(c.get("close_to_applicant_iin") for c in contradicting)
-        value = 0.6 if close else 0.8 if any(c.get("against") for c in contradicting) else 0.96
+        value = 0.6 if close else 0.8 if any(c.get("against") or c.get("uncertain") for c in contradicting) \
+            else 0.96
     elif name.detail.get("uncorroborated"):
         value = 0.6
     elif ErrorCode.NAME_NOT_FOUND.value in codes:
