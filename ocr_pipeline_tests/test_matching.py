@@ -199,6 +199,14 @@ def test_fields_with_labels_between_parts():
     assert found(text, *IVANOVA, female=True) is not None
 
 
+def test_a_pen_stroke_read_as_a_capital_inside_the_first_name_is_a_soft_repair():
+    best = found("1. Считать Кузнецову ДЛарью Ивановну, ведущего специалиста", "Кузнецова", "Дарья", "Ивановна",
+                 female=True)
+    assert best is not None and best.parts["first"]["hard_edits"] == 0 and best.parts["first"]["cost"] == 0.5
+    assert found("Кузнецову ДАРЬЮ Ивановну", "Кузнецова", "Дарья", "Ивановна", female=True).cost == 0
+    assert found("Иванову Анну-Марию Петровну", "Иванова", "Анна-Мария", "Петровна", female=True).cost == 0
+
+
 def test_garbled_patronymic_shapes():
     for word in ("Данилоинч", "Сергеевоич", "Петрогна", "Ахметоана"):
         assert looks_like_garbled_patronymic(word_key(word)), word

@@ -23,7 +23,11 @@ from PIL import Image, ImageChops, ImageDraw  # noqa: E402
 from ocr_pipeline.engine import preprocess as pp  # noqa: E402
 from ocr_pipeline.engine.models import EngineSettings, ErrorCode  # noqa: E402
 from ocr_pipeline.engine.ocr import read_text  # noqa: E402
-from ocr_pipeline.engine.pipeline import needs_second_look, verify_document  # noqa: E402
+from ocr_pipeline.engine.pipeline import (  # noqa: E402
+    UNSETTLED_REJECT_CONFIDENCE,
+    needs_second_look,
+    verify_document,
+)
 from ocr_pipeline.engine.verify import verify_pages  # noqa: E402
 from ocr_pipeline_devtools import docgen, engine_pages  # noqa: E402
 
@@ -136,6 +140,7 @@ def test_second_look_does_not_accept_someone_elses_inked_document():
     assert not verdict.verdict
     assert verdict.error_codes == [ErrorCode.NAME_NOT_FOUND.value]
     assert verdict.checks["readable"].detail["looks"]  # it looked again, and found nothing
+    assert verdict.confidence <= UNSETTLED_REJECT_CONFIDENCE  # a page that hid a name twice is no proof
 
 
 def test_second_look_sees_the_namesakes_iin_once_the_name_is_readable():

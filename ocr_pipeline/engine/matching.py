@@ -347,6 +347,10 @@ class _PartForms:
             if len(words) > 1 and (any(t.is_initial for t in words) or any(t.dotted for t in words[:-1])):
                 continue  # "Қ. Жармағанбетова" is an initial and a surname, not one split word
             found = self.match_key("".join(t.key for t in words))
+            repaired = _without_stray_capital(words[0].raw) if len(words) == 1 else None
+            if repaired is not None and (again := self.match_key(word_key(repaired))) is not None:
+                again = (again[0], again[1], again[2].plus(STRAY_CAPITAL_COST, 0))
+                found = again if found is None or again[2] < found[2] else found
             if found is None:
                 continue
             expected, form, distance = found
@@ -357,6 +361,22 @@ class _PartForms:
             if best.cost == 0:
                 break
         return best
+
+
+STRAY_CAPITAL_COST = 0.5
+
+
+def _without_stray_capital(raw: str) -> Optional[str]:
+    """The word without the one capital OCR read inside it ("ДЛарью" -> "Дарью"), or None.
+
+    A pen stroke crossing a capitalised word leaves a bar that OCR reads as a capital letter inside
+    it; Russian and Kazakh words have none there (except after a hyphen, "Иванова-Петрова")."""
+    if len(raw) < 4 or not raw[0].isupper() or sum(c.islower() for c in raw) < 2:
+        return None
+    inner = [i for i in range(1, len(raw)) if raw[i].isupper() and raw[i - 1] not in _HYPHENS]
+    if len(inner) != 1:
+        return None
+    return raw[:inner[0]] + raw[inner[0] + 1:]
 
 
 def _variant_rank(form: WordForm) -> int:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SECOND_LOOK_MAX_TRIES = 3  # Tesseract passes per document, about 1 s each: the slow tail's bound
 SECOND_LOOK_MAX_PAGES = 2
 LOW_CONFIDENCE = 85.0  # a first reading below this mean confidence is a hard photo or scan
+UNSETTLED_REJECT_CONFIDENCE = 0.8  # at most, for "name not found" after a second look that found nothing
 ENGINE_STAGES = ("load", "preprocess", "ocr", "verify", "second_look")
 
 
@@ -183,7 +184,9 @@ def second_look(
     first reading and the new one: a valid IIN that only the first reading saw still counts against
     the applicant (or flags review) and the name must be found by the same verifier, on real text.
     A try that decides nothing is dropped, so readings of noise do not accumulate. The images are
-    the pages as loaded (``ReadDocument.loaded``).
+    the pages as loaded (``ReadDocument.loaded``). A "name not found" that no try settled keeps its
+    verdict with confidence at most ``UNSETTLED_REJECT_CONFIDENCE``: the page hid the name from two
+    readings, which says less about its absence than one clear reading does.
 
     ``timings["second_look"]`` is the time spent; ``checks["readable"].detail["looks"]`` lists the
     Tesseract passes ("page:look:psm") with the one that decided marked "+". Neither is set when no
@@ -224,6 +227,9 @@ def second_look(
         log.info("second look stopped: %s", error.code.value)
     if not looks:
         return verdict  # nothing worth trying (a confident reading without coloured ink)
+    if result is verdict and ErrorCode.NAME_NOT_FOUND.value in verdict.error_codes:
+        # the name was looked for again and still not read: the page hides it, not that it is absent
+        verdict.confidence = min(verdict.confidence, UNSETTLED_REJECT_CONFIDENCE)
     timings["second_look"] = time.perf_counter() - started
     result.checks["readable"].detail["looks"] = looks
     log.info("second look for IIN %s: %s -> %s", mask_iin(applicant.iin), ",".join(looks),

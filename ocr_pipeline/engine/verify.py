@@ -102,7 +102,7 @@ MIN_KNOWN_WORDS = 2
 MIN_PLAUSIBLE_SHARE = 0.5
 MIN_OCR_CONFIDENCE = 35.0
 REVIEW_OCR_CONFIDENCE = 60.0
-MIN_DIGITS_IN_PLACE = 7  # of 12: a checksum-failing number beside her name this close to her IIN is hers misread
+MAX_DIGITS_BLURRED = 5  # of 12: a checksum-failing number beside her name this close to her IIN is hers misread
 ATTRIBUTION_BEFORE_CHARS = 200
 ATTRIBUTION_AFTER_CHARS = 60
 
@@ -641,11 +641,11 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
 
 
 def _mostly_digits_of(number: str, iin: str) -> bool:
-    """True when a number that fails the checksum has the applicant's IIN's length and at least 7 of
-    its 12 digits in their places: her IIN with blur-merged digits (3/2, 6/0, 8/1 …), not a namesake's,
+    """True when a number that fails the checksum is her IIN with at most 5 of its 12 digits changed
+    (a digit gained or lost counts as one): her IIN with blur-merged digits (3/2, 6/0, 8/1 …), not a namesake's,
     whose birth date and serial differ in 9-10 places. A labelled number beside her name that is not
     mostly hers is another person's IIN misread: a reject, sent to review when the page reads poorly."""
-    return len(number) == len(iin) and sum(a == b for a, b in zip(number, iin)) >= MIN_DIGITS_IN_PLACE
+    return abs(len(number) - len(iin)) <= 1 and Levenshtein.distance(number, iin) <= MAX_DIGITS_BLURRED
 
 
 def _garbled_iin(number: FoundNumber) -> bool:
