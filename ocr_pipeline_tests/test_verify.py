@@ -334,6 +334,19 @@ def test_relatives_and_other_patronymics_are_not_the_applicant(mention, reason):
         assert verdict.review_required is False and verdict.confidence >= 0.9
 
 
+def test_her_name_without_patronymic_introduced_as_a_child_is_a_relatives():
+    """A certificate about her mother lists a child with her surname and first name, the patronymic cut
+    by OCR: that child is not the applicant; a parent named so in her child's document stays her."""
+    certificate = ("СПРАВКА\nНастоящая справка подтверждает трудовую деятельность Ивановой Галины Сергеевны "
+                   "в должности менеджера отдела продаж.\nРебенок: Иванова Мария Ильин\n"
+                   "(свидетельство о рождении № 8416346).\nДиректор Сейткали Б.Н.")
+    verdict = verify(certificate)
+    assert verdict.verdict is False and verdict.error_codes == ["NAME_NOT_FOUND"]
+    assert verify(certificate.replace("Ильин", "Петровна")).verdict is True  # named in full: hers
+    birth = "СВИДЕТЕЛЬСТВО О РОЖДЕНИИ\nИванов Артём Сергеевич\nМать: Иванова Мария\nОтец: Иванов Сергей Олегович"
+    assert verify(birth).verdict is True
+
+
 def test_someone_else_entirely():
     verdict = verify(order("Ким Ольге Владимировне"))
     assert verdict.error_codes == ["NAME_NOT_FOUND"] and verdict.confidence >= 0.8

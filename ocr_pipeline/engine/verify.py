@@ -113,6 +113,9 @@ _RELATION_STEMS = tuple(word_key(w) for w in (
     "ребен", "ребён", "сын", "доч", "дет", "бала", "мать", "матер", "отец", "отц", "супруг", "муж",
     "жена", "жены", "представител", "опекун",
 ))
+_CHILD_OR_SPOUSE_STEMS = tuple(word_key(w) for w in (
+    "ребен", "ребён", "сын", "доч", "дет", "бала", "супруг", "муж", "жена", "жены", "жұбай",
+))
 _SIGNER_TITLES = frozenset(word_key(w) for w in (
     "директор", "руководитель", "заведующий", "заведующая", "врач", "начальник", "исполнитель", "исп",
     "главный", "генеральный", "председатель", "директоры", "басшы", "дәрігер", "меңгеруші", "орындаған",
@@ -148,7 +151,7 @@ def verify_pages(pages: list[PageText], applicant: Applicant, settings: EngineSe
     prepared = [prepare_page(p) for p in pages]
     forms = forms_for_applicant(applicant)
     matcher = NameMatcher(forms)
-    search = resolve_mentions(mark_relatives(matcher.search(prepared), prepared))
+    search = resolve_mentions(mark_relatives(matcher.search(prepared), prepared, bool(applicant.second_name)))
     readable = _readability(prepared, search)
     iin_check = _iin_check(prepared, applicant, search, matcher)
     classification = classify_pages(pages)
@@ -261,17 +264,31 @@ OTHER_PERSON_REASONS = frozenset({"first_name_differs", "patronymic_differs", "p
 RELATION_WINDOW_CHARS = 30  # "Ребенок: ", "Супруг работника: ", "(сын) " before the name
 
 
-def mark_relatives(search: NameSearch, pages: list[PreparedPage]) -> NameSearch:
+def mark_relatives(search: NameSearch, pages: list[PreparedPage], has_patronymic: bool = True) -> NameSearch:
     """Near misses introduced as a relation ("Ребенок: Кузнецов Андрей Ильдусович", "Супруг работника:
     …") become ``relative_of_subject``: a relative of the person the document is about, so no sign that
     the document is about someone else. An order about the applicant names her son in full; when OCR
-    loses her own name, the son's must not turn the verdict into a sure "another person"."""
+    loses her own name, the son's must not turn the verdict into a sure "another person".
+
+    Her surname and first name without her patronymic, introduced as a child or a spouse ("Ребенок:
+    Кравчук Оксана Ильин…": the patronymic cut by OCR), are a relative's who shares them, not her: the
+    mention moves to the near misses the same way (a mother or father named so stays hers: her child's
+    birth certificate names her as the mother)."""
     by_number = {page.number: page for page in pages}
+
+    def introduced_as(mention, stems: tuple[str, ...]) -> bool:
+        page = by_number.get(mention.page)
+        return page is not None and _stem_between(page, max(0, mention.start - RELATION_WINDOW_CHARS),
+                                                  mention.start, stems)
+
     for miss in search.near_misses:
-        page = by_number.get(miss.page)
-        if page is not None and miss.reason in OTHER_PERSON_REASONS and _stem_between(
-                page, max(0, miss.start - RELATION_WINDOW_CHARS), miss.start, _RELATION_STEMS):
+        if miss.reason in OTHER_PERSON_REASONS and introduced_as(miss, _RELATION_STEMS):
             miss.reason = "relative_of_subject"
+    for mention in list(search.accepted):
+        if has_patronymic and mention.patronymic == "absent" and introduced_as(mention, _CHILD_OR_SPOUSE_STEMS):
+            mention.accepted, mention.reason, mention.score = False, "relative_of_subject", 0.0
+            search.accepted.remove(mention)
+            search.near_misses.append(mention)
     search.near_misses.sort(key=lambda m: m.reason == "relative_of_subject")
     return search
 
