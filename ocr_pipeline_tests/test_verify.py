@@ -309,6 +309,19 @@ def test_her_iin_blurred_beyond_the_checksum_is_not_a_contradiction():
     assert verify(order("Ивановой Марии Петровне", f" (ИИН: {namesakes})")).error_codes == ["IIN_MISMATCH"]
 
 
+def test_a_printed_iin_that_ocr_lost_sends_her_exact_name_to_review():
+    """A namesake differs only by the IIN: when the form prints one ("ИИН" and its field) but OCR read no
+    digits there, her exact name alone is not sure (a person looks); no label, no doubt."""
+    form = ("ЛИСТ ВРЕМЕННОЙ НЕТРУДОСПОСОБНОСТИ № 0670634\nВыдан Ивановой Марии Петровне\nИИН {}\n"
+            "Место работы ТОО «Каспий Логистик»\nОсвобождение от работы с 06.04.2025 по 14.04.2025")
+    lost = verify(form.format("| |"))
+    assert lost.verdict is True and lost.review_reasons == ["iin_unreadable"] and lost.confidence <= 0.8
+    assert lost.checks["iin"].detail["unread_labels"] == 1
+    assert verify(form.format(IVANOVA_IIN)).review_required is False
+    assert verify(form.replace("ИИН {}\n", "")).review_required is False
+    assert verify(form.replace("ИИН {}", "ИИН/БИН")).review_required is False  # the employer's
+
+
 def test_bins_and_unreadable_numbers_are_ignored():
     garbled = "123456789012"
     assert [n.kind for n in find_numbers(garbled)] == ["invalid"]

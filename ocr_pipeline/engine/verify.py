@@ -103,6 +103,7 @@ MIN_PLAUSIBLE_SHARE = 0.5
 MIN_OCR_CONFIDENCE = 35.0
 REVIEW_OCR_CONFIDENCE = 60.0
 MAX_DIGITS_BLURRED = 5  # of 12: a checksum-failing number beside her name this close to her IIN is hers misread
+UNREAD_LABEL_CHARS = 30  # an IIN label followed by fewer than 6 digits within this many characters was not read
 ATTRIBUTION_BEFORE_CHARS = 200
 ATTRIBUTION_AFTER_CHARS = 60
 
@@ -568,6 +569,20 @@ def _labelled_numbers(page: PreparedPage) -> list[FoundNumber]:
     return found
 
 
+def _unread_iin_labels(page: PreparedPage) -> int:
+    """IIN labels ("ИИН", "ЖСН"; not "ИИН/БИН") with no number read after them: a printed IIN that OCR
+    lost (a form's boxed field, a stamp over it)."""
+    folded = fold(page.text)
+    unread = 0
+    for label in _IIN_LABEL_RE.finditer(folded):
+        after = folded[label.end(): label.end() + UNREAD_LABEL_CHARS]
+        if re.match(r"\s*/\s*(?:бин|бсн)", after):
+            continue
+        if _LABELLED_DIGITS_RE.match(page.text, label.end()) is None and sum(c.isdigit() for c in after) < 6:
+            unread += 1
+    return unread
+
+
 def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSearch,
                matcher: NameMatcher) -> CheckResult:
     own: list[tuple[FoundNumber, int, int]] = []  # number, page, digits misread
@@ -609,14 +624,14 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
     for number, page in [] if own else garbled:
         if _owner(number, page, search, matcher, applicant_iin_present=bool(own)) == "applicant":
             entry = {"iin": mask_iin(number.number), "page": page.number, "owner": "applicant", "unreadable": True}
-            if _mostly_digits_of(number.number, applicant.iin):
+            if _blurred_copy_of(number.number, applicant.iin):
                 doubtful.append(entry)
             else:  # printed in IIN groups beside her name, far from hers: another person's, misread
                 contradicting.append(entry | {"uncertain": True})
         else:
             ignored["invalid"] += 1
     for number, page in others + unreadable:
-        hers_misread = number.kind == "labelled" and _mostly_digits_of(number.number, applicant.iin)
+        hers_misread = number.kind == "labelled" and _blurred_copy_of(number.number, applicant.iin)
         if own and hers_misread:
             ignored["invalid"] += 1  # another, worse reading of her IIN
             continue
@@ -654,14 +669,17 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
         return CheckResult(matched=True, score={0: 1.0, 1: 0.9}.get(misread, 0.75), page=page_number,
                            snippet=f"ИИН {mask_iin(number.number)}", detail=detail)
     detail["status"] = "absent"
+    if not doubtful and (unread := sum(_unread_iin_labels(page) for page in pages)):
+        detail["unread_labels"] = unread
     return CheckResult(matched=False, score=0.5, detail=detail)
 
 
-def _mostly_digits_of(number: str, iin: str) -> bool:
+def _blurred_copy_of(number: str, iin: str) -> bool:
     """True when a number that fails the checksum is her IIN with at most 5 of its 12 digits changed
-    (a digit gained or lost counts as one): her IIN with blur-merged digits (3/2, 6/0, 8/1 …), not a namesake's,
-    whose birth date and serial differ in 9-10 places. A labelled number beside her name that is not
-    mostly hers is another person's IIN misread: a reject, sent to review when the page reads poorly."""
+    (a digit gained or lost counts as one): her IIN with blur-merged digits (3/2, 6/0, 8/1 …), not a
+    namesake's, whose birth date and serial differ in 9-10 places. A labelled number beside her name
+    that is not her blurred copy is another person's IIN misread: a reject, sent to review when the
+    page reads poorly."""
     return abs(len(number) - len(iin)) <= 1 and Levenshtein.distance(number, iin) <= MAX_DIGITS_BLURRED
 
 
@@ -821,8 +839,8 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
         doubtful = iin.detail.get("doubtful_iins", [])
         if any(d["owner"] == "nobody" for d in doubtful) and iin.detail.get("status") != "found":
             reasons.append("iin_unattributed")
-        if any(d["owner"] != "nobody" for d in doubtful):
-            reasons.append("iin_unreadable")
+        if any(d["owner"] != "nobody" for d in doubtful) or iin.detail.get("unread_labels"):
+            reasons.append("iin_unreadable")  # an IIN printed there that no one can read: a namesake's?
         if iin.detail.get("digits_misread", 0) >= 2 and not name.detail.get("exact", False):
             reasons.append("iin_misread")
     elif ErrorCode.IIN_MISMATCH.value in codes:
@@ -880,8 +898,9 @@ def _confidence(verdict: bool, errors: list[dict[str, str]], readable: CheckResu
                 value = 0.75 * strength
             else:
                 value = 0.96 * strength
-            if iin_status == "absent" and any(d["owner"] == "applicant" for d in iin.detail.get("doubtful_iins", [])):
-                value = min(value, 0.8)  # an IIN beside her name that no one can read: a namesake's?
+            if iin_status == "absent" and (iin.detail.get("unread_labels") or any(
+                    d["owner"] == "applicant" for d in iin.detail.get("doubtful_iins", []))):
+                value = min(value, 0.8)  # an IIN printed there that no one can read: a namesake's?
     elif ErrorCode.UNREADABLE_DOCUMENT.value in codes:
         value = 0.95 if readable.detail["plausible_words"] < 3 else 0.85
     elif ErrorCode.IIN_MISMATCH.value in codes:
