@@ -11,7 +11,7 @@ setup:
 test: setup
 	$(PY) -m pytest ocr_pipeline_tests
 
-# the tests that need no service (pytest.ini: markers): 562 tests, 43-75 s alone on 2 cores
+# the tests that need no service (pytest.ini: markers): 565 tests, 40-75 s alone on 2 cores
 test-unit: setup
 	$(PY) -m pytest -m unit ocr_pipeline_tests
 

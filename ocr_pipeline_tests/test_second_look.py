@@ -205,3 +205,10 @@ def test_a_sharp_page_is_not_deconvolved():
     small = cv2.resize(gray, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
     assert pp.estimate_motion_blur(small)[0] < pp.MOTION_MIN_LENGTH
     assert np.array_equal(pp.undo_motion_blur(small), pp.sharpen(small))
+
+
+def test_a_page_too_large_for_a_photo_is_sharpened_not_deconvolved():
+    """A poster-sized page (a PDF drawn at its limit) would cost gigabytes of spectrum: not a phone photo."""
+    huge = np.full((3000, pp.MOTION_MAX_PIXELS // 3000 + 1), 255, np.uint8)
+    huge[1000:1010, :] = 0
+    assert np.array_equal(pp.undo_motion_blur(huge), pp.sharpen(huge))

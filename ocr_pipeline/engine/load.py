@@ -227,6 +227,7 @@ def _load_pdf_page(document, index: int, settings: EngineSettings) -> Page:
             # text layer may miss what the picture shows, and the raster holds that text as well.
             log.info("PDF page %d: a scanned image with a text layer, OCR'd instead", index + 1)
             text = ""
+        _check_embedded_images(page, index, settings)
         width_pt, height_pt = page.get_size()
         scale = _pdf_scale(width_pt, height_pt, settings)
         # Rendered in colour and reduced to gray at once with colour ink dropped: blue stamps and
@@ -240,6 +241,23 @@ def _load_pdf_page(document, index: int, settings: EngineSettings) -> Page:
         return Page(number=index + 1, image=image, text_layer=text or None)
     finally:
         page.close()
+
+
+def _check_embedded_images(page, index: int, settings: EngineSettings) -> None:
+    """Refuse a page drawing an image that declares more pixels than ``max_pixels_per_page`` (read from
+    the image's dictionary, before pdfium decodes it: a 2-gigapixel JBIG2 image is a few KB of file and
+    seconds of decoding; the decoder's time limit would stop it too, but later and only on a slow machine)."""
+    import pypdfium2.raw as pdfium_c
+
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
+        try:
+            width, height = obj.get_px_size()
+        except Exception:  # pdfium cannot tell: the render and the decoder's limits judge it
+            continue
+        if width * height > settings.max_pixels_per_page:
+            raise DocumentError(ErrorCode.FILE_TOO_LARGE,
+                                f"page {index + 1} draws an image of {width}x{height} pixels, more than "
+                                f"{settings.max_pixels_per_page} pixels")
 
 
 def _mostly_image(page, share: float = 0.3) -> bool:

@@ -727,6 +727,8 @@ def sharpen(gray: np.ndarray, sigma: float = 1.5, amount: float = 1.0) -> np.nda
 MOTION_MIN_LENGTH = 3.0  # px: shorter camera motion is left to the unsharp mask
 MOTION_MAX_LENGTH = 10.0
 WIENER_NOISE_TO_SIGNAL = 0.02
+MOTION_SAMPLE_SIDE = 2048  # px: the square of the page the motion is measured on, at most
+MOTION_MAX_PIXELS = 12_000_000  # larger pages get the unsharp mask (the Wiener filter is one FFT of the page)
 
 
 def estimate_motion_blur(gray: np.ndarray) -> tuple[float, float]:
@@ -736,13 +738,18 @@ def estimate_motion_blur(gray: np.ndarray) -> tuple[float, float]:
     motion; in the cepstrum (the spectrum of the log spectrum) they add up to a deep minimum at the
     motion's length in its direction. Measured on rendered pages blurred by known lines of 5-7 px:
     the direction within 5 degrees, the length within a pixel; a 3 px blur is below what it tells
-    from the letters' own structure. Read on the middle of the page (the text), about 30 ms.
+    from the letters' own structure. Read on the middle of the page (at most
+    ``MOTION_SAMPLE_SIDE`` pixels square, whatever the page's size), about 30 ms.
     """
     h, w = gray.shape
-    crop = gray[h // 8: h - h // 8, w // 8: w - w // 8].astype(np.float32)
+    crop_h, crop_w = min(h - h // 4, MOTION_SAMPLE_SIDE), min(w - w // 4, MOTION_SAMPLE_SIDE)
+    top, left = (h - crop_h) // 2, (w - crop_w) // 2
+    crop = gray[top: top + crop_h, left: left + crop_w].astype(np.float32)
     crop -= float(crop.mean())
     window = np.outer(np.hanning(crop.shape[0]), np.hanning(crop.shape[1])).astype(np.float32)
     spectrum = np.abs(np.fft.fft2(crop * window))
+    if float(spectrum.max()) < 1e-3:
+        return 0.0, 0.0  # a blank page: no motion to see
     cepstrum = np.fft.fftshift(np.real(np.fft.ifft2(np.log(spectrum + 1e-3 * float(spectrum.max())))))
     cepstrum = cepstrum.astype(np.float32)
     cy, cx = cepstrum.shape[0] // 2, cepstrum.shape[1] // 2
@@ -774,7 +781,10 @@ def motion_kernel(length: float, degrees: float) -> np.ndarray:
 
 def undo_motion_blur(gray: np.ndarray) -> np.ndarray:
     """The page with the camera's straight motion deconvolved (Wiener filter), or, when the motion
-    is shorter than ``MOTION_MIN_LENGTH``, the unsharp mask of ``sharpen``."""
+    is shorter than ``MOTION_MIN_LENGTH`` or the page larger than ``MOTION_MAX_PIXELS``, the unsharp
+    mask of ``sharpen``."""
+    if gray.size > MOTION_MAX_PIXELS:
+        return sharpen(gray)  # not a phone photo; the page's spectrum would cost gigabytes
     length, degrees = estimate_motion_blur(gray)
     if length < MOTION_MIN_LENGTH:
         return sharpen(gray)
