@@ -18,6 +18,7 @@ a namesake with another IIN, another patronymic, a page naming nobody, unreadabl
 
     .venv/bin/python bench/evaluate.py                              # fixed, then fresh; 2 workers
     .venv/bin/python bench/evaluate.py --set dev --limit 120 --workers 1 --json /tmp/dev.json
+    .venv/bin/python bench/evaluate.py --set dev --size 1400 --only photo_hard    # 209 hard phone photos
     .venv/bin/python bench/evaluate.py --set fresh --seed 1733140000   # reproduce a fresh run
     .venv/bin/python bench/evaluate.py --set fixed --baseline --markdown
 
@@ -662,7 +663,7 @@ def run_set(name: str, seed: int, size: int, args) -> dict:
     """Build, run and report one set; returns its JSON-able result."""
     specs = build_set(seed, size)
     if args.only:
-        specs = [s for s in specs if args.only in s.id]
+        specs = [s for s in specs if args.only in s.id or args.only == s.degradation]
     if args.limit:
         shuffled = specs[:]
         random.Random(seed).shuffle(shuffled)
@@ -717,7 +718,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--explain", type=int, default=10, metavar="N",
                         help="re-read up to N failing documents per set and show what OCR saw (default 10)")
     parser.add_argument("--save-failures", metavar="DIR", help="write failing uploads there (outside the repo)")
-    parser.add_argument("--only", help="only specs whose id contains this text (e.g. a group name)")
+    parser.add_argument("--only", help="only specs whose id contains this text (e.g. a group name) "
+                                       "or of this degradation (e.g. photo_hard)")
     args = parser.parse_args(argv)
 
     names = [n.strip() for n in args.set.split(",") if n.strip()]

@@ -285,3 +285,21 @@ def test_each_process_names_its_ocr_directories_after_its_pid(tmp_path, monkeypa
     ocr.detect_orientation(np.full((200, 300), 255, dtype=np.uint8), SETTINGS)
     assert seen and all(name.startswith(ocr.temp_dir_prefix()) for name in seen)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_coverage_says_how_much_of_the_page_the_reading_holds(clean_reading, page):
+    assert clean_reading.coverage >= 0.9
+    prepared = preprocess_page(pages.to_array(page), SETTINGS)
+    first_lines = sorted({w.line for w in clean_reading.words})[: len(pages.LINES) // 2]
+    half = [w for w in clean_reading.words if w.line in first_lines]
+    assert ocr.reading_coverage(prepared, half) < 0.8, "a reading that dropped paragraphs covers less"
+    assert ocr.reading_coverage(np.full((800, 600), 250, np.uint8), []) == 1.0
+
+
+@pytest.mark.parametrize("turned_ccw, hint", [(270, 90), (0, 180)])
+def test_a_known_turn_is_read_first_and_a_wrong_one_corrected(page, turned_ccw, hint):
+    """A second look passes the first pass's turn; when that turn reads poorly, OSD decides again."""
+    turned = preprocess_page(pages.to_array(pages.rotate(page, turned_ccw)), SETTINGS)
+    reading = ocr.ocr_page(turned, 1, SETTINGS, rotation=hint)
+    assert reading.rotation == turned_ccw
+    assert pages.char_error_rate(reading.text, pages.KNOWN_LINE) <= 0.04, reading.text

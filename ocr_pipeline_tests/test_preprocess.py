@@ -139,10 +139,12 @@ def test_straight_page_is_not_rotated(page_gray):
     assert pp.deskew(page_gray) is page_gray
 
 
-@pytest.mark.parametrize("degrees, vertical", [(0, False), (90, True), (180, False), (270, True)])
-def test_vertical_lines_are_recognised(page, degrees, vertical):
+@pytest.mark.parametrize("degrees, direction", [(0, "horizontal"), (90, "vertical"), (180, "horizontal"),
+                                                (270, "vertical")])
+def test_the_direction_of_the_lines_is_recognised(page, degrees, direction):
     turned = pages.to_array(pages.rotate(page, degrees).convert("L"))
-    assert pp.text_lines_vertical(turned) is vertical
+    assert pp.text_line_direction(turned) == direction
+    assert pp.text_line_direction(np.full((1754, 1240), 245, np.uint8)) is None
 
 
 def test_blank_page_has_no_lines():

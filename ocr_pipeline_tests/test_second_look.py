@@ -21,10 +21,12 @@ import pytest  # noqa: E402
 from PIL import Image, ImageChops, ImageDraw  # noqa: E402
 
 from ocr_pipeline.engine import preprocess as pp  # noqa: E402
-from ocr_pipeline.engine.models import EngineSettings, ErrorCode  # noqa: E402
+from ocr_pipeline.engine.models import EngineSettings, ErrorCode, PageText  # noqa: E402
 from ocr_pipeline.engine.ocr import read_text  # noqa: E402
 from ocr_pipeline.engine.pipeline import (  # noqa: E402
+    INCOMPLETE_READING,
     UNSETTLED_REJECT_CONFIDENCE,
+    looks_for,
     needs_second_look,
     verify_document,
 )
@@ -163,6 +165,17 @@ def test_decided_verdicts_get_no_second_look():
     assert not needs_second_look(verdict) and "second_look" not in verdict.timings
 
 
+def test_a_confident_reading_that_dropped_paragraphs_gets_the_photo_tries():
+    """Tesseract's layout analysis can drop whole paragraphs of a textured photo and read the rest
+    confidently: the page's letters outside the words read, not the confidence, tell."""
+    gray = np.asarray(engine_pages.render_page().convert("L"))
+    whole = PageText(number=1, text="…", mean_confidence=92.0, coverage=0.97)
+    assert looks_for(gray, whole, unreadable=False) == []
+    dropped = PageText(number=1, text="…", mean_confidence=92.0, coverage=INCOMPLETE_READING - 0.2)
+    assert [look for look, _ in looks_for(gray, dropped, unreadable=False)] == [
+        "photo_deblur", "photo_binary", "photo"]
+
+
 # ----------------------------------------------------------------------------------- blurred photos
 
 def test_blurred_text_is_not_taken_for_rules():
@@ -198,6 +211,25 @@ def test_motion_blur_is_measured_and_undone_where_the_unsharp_mask_fails(degrees
     assert not _name_found(pp._prepare_flat(pp.sharpen(blurred), target_x_height=pp.PHOTO_X_HEIGHT), "ivanova")
     assert _name_found(pp._prepare_flat(pp.undo_motion_blur(blurred), target_x_height=pp.PHOTO_X_HEIGHT),
                        "ivanova")
+
+
+def test_the_gray_halo_left_by_blur_is_turned_to_paper():
+    """Hard phone photos (docgen's ``photo_hard``: 110-135 DPI, motion blur, heavy JPEG) deblurred: letters
+    come out bold and run together until only the dark cores of the strokes are kept."""
+    page = docgen.render_document("maternity_order", P["ivanova"], name_case="dat", seed=0, include_iin=False)
+    found = {"deblurred": 0, "cores kept": 0}
+    for seed in range(6):
+        image = cv2.imdecode(np.frombuffer(docgen.degrade(page, "photo_hard", seed), np.uint8), cv2.IMREAD_COLOR)
+        gray = pp.to_gray(image)
+        corners = pp.find_page_quad(gray)
+        flat = pp.flatten_illumination(gray if corners is None else pp.warp_quad(gray, corners))
+        deblurred = pp._prepare_flat(pp.undo_motion_blur(flat), target_x_height=pp.PHOTO_X_HEIGHT)
+        in_deblurred = _name_found(deblurred, "ivanova")
+        in_cores = _name_found(pp.keep_stroke_cores(deblurred), "ivanova")
+        assert in_cores or not in_deblurred, f"seed {seed}: the cores lost a name the deblurred page had"
+        found["deblurred"] += in_deblurred
+        found["cores kept"] += in_cores
+    assert found["cores kept"] >= found["deblurred"] + 2, found
 
 
 def test_a_sharp_page_is_not_deconvolved():

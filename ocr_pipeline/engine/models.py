@@ -97,6 +97,10 @@ class PageText:
     source: str = "ocr"
     rotation: int = 0
     image_size: Optional[tuple[int, int]] = None
+    # share of the page's letter-sized ink inside the words read (``ocr.reading_coverage``; None for a
+    # text layer): about 0.9 or more for a page read whole, lower when Tesseract's layout analysis
+    # dropped blocks of text (a textured photo's background)
+    coverage: Optional[float] = None
 
 
 @dataclass

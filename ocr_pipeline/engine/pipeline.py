@@ -28,8 +28,8 @@ import numpy as np
 from .bounded_load import load_document_bounded
 from .iin import mask_iin
 from .models import Applicant, DocumentError, EngineSettings, ErrorCode, PageText, Verdict
-from .ocr import engine_versions, ocr_page, read_text
-from .preprocess import has_colour_ink, prepare_look, preprocess_page, rotate_right_angle
+from .ocr import engine_versions, ocr_page
+from .preprocess import has_colour_ink, prepare_look, preprocess_page
 from .verify import settled, verify_pages
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 SECOND_LOOK_MAX_TRIES = 3  # Tesseract passes per document, about 1 s each: the slow tail's bound
 SECOND_LOOK_MAX_PAGES = 2
 LOW_CONFIDENCE = 85.0  # a first reading below this mean confidence is a hard photo or scan
+INCOMPLETE_READING = 0.85  # a first reading covering less of the page's letters than this dropped text
 UNSETTLED_REJECT_CONFIDENCE = 0.8  # at most, for "name not found" after a second look that found nothing
 ENGINE_STAGES = ("load", "preprocess", "ocr", "verify", "second_look")
 
@@ -155,12 +156,15 @@ def looks_for(image: np.ndarray, reading: PageText, unreadable: bool) -> list[tu
     (a first reading of low confidence) the page with the camera's motion deconvolved first (on 209
     hard phone photos it settled 18, 7 of them documents the other looks had got wrong), then the
     sharpened, enlarged page locally binarised and read as one block of text (psm 6), then that page
-    as it is.
+    as it is. A reading that left part of the page's letters outside its words (``PageText.coverage``
+    under ``INCOMPLETE_READING``: Tesseract's layout analysis dropped paragraphs of a textured photo,
+    however confident the rest) gets the photo's tries too.
     A confident reading of a page without coloured ink gets no second look: re-reading it with
     sparse-text mode (psm 11) or enlarged found no name the first pass had missed.
     """
     colour = has_colour_ink(image)
-    photo = unreadable or reading.mean_confidence < LOW_CONFIDENCE
+    incomplete = reading.coverage is not None and reading.coverage < INCOMPLETE_READING
+    photo = unreadable or incomplete or reading.mean_confidence < LOW_CONFIDENCE
     tries: list[tuple[str, int]] = []
     if colour:
         tries.append(("ink", 3))
@@ -213,9 +217,8 @@ def second_look(
             for look, psm in looks_for(loaded_pages[number], first, unreadable):
                 if len(looks) >= SECOND_LOOK_MAX_TRIES:
                     break
-                image = rotate_right_angle(prepare_look(loaded_pages[number], look), first.rotation)
-                reading = read_text(image, number, settings, psm=psm)
-                reading.rotation = first.rotation
+                reading = ocr_page(prepare_look(loaded_pages[number], look), number, settings, psm=psm,
+                                   rotation=first.rotation)
                 looks.append(f"{number}:{look}:{psm}")
                 candidate = verify_pages([_union(first, reading) if p.number == number else p for p in pages],
                                          applicant, settings)

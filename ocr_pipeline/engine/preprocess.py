@@ -24,7 +24,8 @@ print under the ink stays), and a hard photo is flattened, freed of the camera's
 (``undo_motion_blur``) or sharpened, enlarged and binarised locally.
 
 Right-angle rotation (90/180/270) needs Tesseract's OSD and is decided in ``ocr.ocr_page``, which
-only pays for OSD when the page looks turned (``text_lines_vertical``) or the first reading is poor.
+only pays for OSD when the page looks turned (``text_line_direction``) or the first reading is poor;
+the lines' direction also rules out the turns OSD may guess on a poor reading.
 """
 
 from __future__ import annotations
@@ -605,10 +606,18 @@ def deskew(gray: np.ndarray, analysis: Optional[LineAnalysis] = None) -> np.ndar
     return rotate_image(gray, -analysis.skew)
 
 
-def text_lines_vertical(gray: np.ndarray) -> bool:
-    """True when the text lines run top to bottom: the page is turned by 90 or 270 degrees."""
+def text_line_direction(gray: np.ndarray) -> Optional[str]:
+    """``"vertical"`` when the text lines run top to bottom (the page is turned by 90 or 270 degrees),
+    ``"horizontal"`` when they run across (upright or upside down), None when no lines are found.
+
+    Measured on rendered and photographed pages: the horizontal profile's sharpness over the
+    vertical one is at most 0.3 on pages turned sideways and at least 0.7 on upright hard photos,
+    either side of the 1/1.5 that tells them apart.
+    """
     analysis = analyse_text_lines(gray)
-    return analysis.vertical and analysis.strength >= MIN_LINE_STRENGTH
+    if analysis.strength < MIN_LINE_STRENGTH:
+        return None
+    return "vertical" if analysis.vertical else "horizontal"
 
 
 def rotate_right_angle(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -655,6 +664,7 @@ def scale_for_ocr(gray: np.ndarray, x_height: Optional[float] = None) -> np.ndar
 
 SECOND_LOOKS = ("ink", "photo", "photo_binary", "photo_deblur", "ink+photo", "ink+photo_binary", "ink+photo_deblur")
 PHOTO_X_HEIGHT = 30.0  # px: the second look at a photo reads larger letters than the first pass
+STROKE_CORE_LEVELS = (40, 150)  # gray levels of a deblurred photo stretched to black..white
 PHOTO_MIN_UPSCALE = 1.4
 
 
@@ -684,7 +694,7 @@ def prepare_look(image: np.ndarray, look: str) -> np.ndarray:
     - ``photo_binary``: ``photo`` binarised by a local threshold, for light that still varies
       within a line;
     - ``photo_deblur``: ``photo`` with the camera's motion undone (``undo_motion_blur``) instead of
-      the unsharp mask;
+      the unsharp mask, then the strokes' gray halo turned to paper (``keep_stroke_cores``);
     - ``ink+photo``, ``ink+photo_binary``, ``ink+photo_deblur``: the same on the colour-separated page
       (ink on a photo).
     """
@@ -703,7 +713,25 @@ def prepare_look(image: np.ndarray, look: str) -> np.ndarray:
     prepared = _prepare_flat(crisp, target_x_height=PHOTO_X_HEIGHT)
     if look.endswith("photo_binary"):
         return binarise_local(prepared)
+    if look.endswith("deblur"):
+        return keep_stroke_cores(prepared)
     return prepared
+
+
+def keep_stroke_cores(gray: np.ndarray) -> np.ndarray:
+    """Only the dark core of each stroke kept as ink, its gray halo turned to paper (a flattened page:
+    paper white, print black).
+
+    Blur spreads a stroke's ink into a halo as wide as the blur, and what the deconvolution leaves of
+    it Tesseract reads as ink: letters come out bold, counters close and neighbours touch
+    ("Петровной" read "Петровнюй"). Gray levels from ``STROKE_CORE_LEVELS`` are stretched to black..white.
+    Measured on 26 hard phone photos of the development set whose deblurred look did not find the
+    applicant's name: with the cores kept it found it on 12 (levels 40-150), 9 (20-130), 8 (60-170),
+    7 (40-200), 6 (0-120); without, on 1.
+    """
+    low, high = STROKE_CORE_LEVELS
+    table = np.clip((np.arange(256) - low) * 255.0 / (high - low), 0, 255).astype(np.uint8)
+    return cv2.LUT(gray, table)
 
 
 def flatten_illumination(gray: np.ndarray) -> np.ndarray:
