@@ -355,7 +355,12 @@ def test_her_name_without_patronymic_introduced_as_a_child_is_a_relatives():
                    "(свидетельство о рождении № 8416346).\nДиректор Сейткали Б.Н.")
     verdict = verify(certificate)
     assert verdict.verdict is False and verdict.error_codes == ["NAME_NOT_FOUND"]
-    assert verify(certificate.replace("Ильин", "Петровна")).verdict is True  # named in full: hers
+    in_full = verify(certificate.replace("Ильин", "Петровна"))  # her mother's certificate names her as the child
+    assert in_full.verdict is False and in_full.error_codes == ["NAME_NOT_FOUND"]
+    assert in_full.checks["name"].detail["near_miss"]["reason"] == "first_name_differs"  # about her mother
+    prose = ("ПРИКАЗ\nО предоставлении отпуска по уходу за ребенком\nИвановой Марии Петровне, менеджеру, "
+             "предоставить отпуск по уходу за ребенком до достижения им возраста трех лет.")
+    assert verify(prose).verdict is True  # "ребенком" in prose before her name is no label
     birth = "СВИДЕТЕЛЬСТВО О РОЖДЕНИИ\nИванов Артём Сергеевич\nМать: Иванова Мария\nОтец: Иванов Сергей Олегович"
     assert verify(birth).verdict is True
 
@@ -702,3 +707,14 @@ def test_her_full_name_read_or_misread_with_letters_ocr_confuses_keeps_her_initi
 def test_initials_alone_with_nobody_else_of_her_surname_still_accept_for_review():
     verdict = verify(order("Ахметовой Д.Е.", footer="Директор Сейткали Б.Н."), DINA)
     assert verdict.verdict is True and verdict.review_reasons == ["initials_only"]
+
+
+def test_her_first_name_followed_by_another_patronymic_is_another_persons():
+    """A Kazakh certificate declines a Russian patronymic, and dust splits it from the first name: the
+    reading ends the mention at "Наталья", the patronymic the document gives follows on the next line."""
+    sokolova = Applicant(_iin("75030340012"), "Соколова", "Наталья", "Ильинична")
+    text = ("АНЫҚТАМА\nОсы анықтама Соколова Наталья 15 ‚ `\nСериковнаға «Алма Фарм Сервис» "
+            "ЖШС-де жұмыс істейтіні туралы берілді.\nДиректор Сейткали Б.Н.")
+    verdict = verify(text, sokolova)
+    assert verdict.verdict is False and verdict.checks["name"].detail["near_miss"]["reason"] == "patronymic_differs"
+    assert verify(text.replace("Сериковнаға", "Ильиничнаға"), sokolova).verdict is True  # her own, declined

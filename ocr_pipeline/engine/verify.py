@@ -152,7 +152,8 @@ def verify_pages(pages: list[PageText], applicant: Applicant, settings: EngineSe
     prepared = [prepare_page(p) for p in pages]
     forms = forms_for_applicant(applicant)
     matcher = NameMatcher(forms)
-    search = resolve_mentions(mark_relatives(matcher.search(prepared), prepared, bool(applicant.second_name)))
+    search = mark_relatives(matcher.search(prepared), prepared, bool(applicant.second_name))
+    search = resolve_mentions(mark_other_patronymics(search, prepared, applicant.second_name))
     readable = _readability(prepared, search)
     iin_check = _iin_check(prepared, applicant, search, matcher)
     classification = classify_pages(pages)
@@ -263,6 +264,10 @@ OTHER_PERSON_REASONS = frozenset({"first_name_differs", "patronymic_differs", "p
 
 
 RELATION_WINDOW_CHARS = 30  # "Ребенок: ", "Супруг работника: ", "(сын) " before the name
+OTHER_PATRONYMIC_WINDOW_CHARS = 40  # after a first name: where its patronymic stands, noise between
+PATRONYMIC_STEM_LETTERS = 5  # a patronymic's first letters, compared within one edit
+_PATRONYMIC_SUFFIXES = tuple(word_key(w) for w in ("овн", "евн", "ович", "евич", "ичн", "ұлы", "улы", "қызы", "кызы"))
+RELATION_LABEL_MARKS = (":", " - ", " – ", " — ")  # a label ("Ребенок: …"), not prose ("за ребенком Ивановой")
 
 
 def mark_relatives(search: NameSearch, pages: list[PreparedPage], has_patronymic: bool = True) -> NameSearch:
@@ -273,24 +278,62 @@ def mark_relatives(search: NameSearch, pages: list[PreparedPage], has_patronymic
 
     Her surname and first name without her patronymic, introduced as a child or a spouse ("Ребенок:
     Кравчук Оксана Ильин…": the patronymic cut by OCR), are a relative's who shares them, not her: the
-    mention moves to the near misses the same way (a mother or father named so stays hers: her child's
-    birth certificate names her as the mother)."""
+    mention moves to the near misses the same way. So is any mention of her under a child's or a
+    spouse's label ("2. Ребенок: Закиров Рустам Рашидович, 27.02.2022 г.", "Супруга работника: …"): the
+    document is her parent's or her spouse's, not hers. A mother or father named so stays hers (her
+    child's birth certificate names her as the mother)."""
     by_number = {page.number: page for page in pages}
 
-    def introduced_as(mention, stems: tuple[str, ...]) -> bool:
+    def introduced_as(mention, stems: tuple[str, ...], labelled: bool = False) -> bool:
         page = by_number.get(mention.page)
-        return page is not None and _stem_between(page, max(0, mention.start - RELATION_WINDOW_CHARS),
-                                                  mention.start, stems)
+        start = max(0, mention.start - RELATION_WINDOW_CHARS)
+        if page is None:
+            return False
+        if not labelled:
+            return _stem_between(page, start, mention.start, stems)
+        return any(token.start >= start and token.key.startswith(stems)
+                   and any(mark in page.text[token.end:mention.start] for mark in RELATION_LABEL_MARKS)
+                   for token in page.tokens if token.end <= mention.start)
 
     for miss in search.near_misses:
         if miss.reason in OTHER_PERSON_REASONS and introduced_as(miss, _RELATION_STEMS):
             miss.reason = "relative_of_subject"
     for mention in list(search.accepted):
-        if has_patronymic and mention.patronymic == "absent" and introduced_as(mention, _CHILD_OR_SPOUSE_STEMS):
+        cut_short = has_patronymic and mention.patronymic == "absent"
+        if introduced_as(mention, _CHILD_OR_SPOUSE_STEMS, labelled=not cut_short):
             mention.accepted, mention.reason, mention.score = False, "relative_of_subject", 0.0
             search.accepted.remove(mention)
             search.near_misses.append(mention)
     search.near_misses.sort(key=lambda m: m.reason == "relative_of_subject")
+    return search
+
+
+def mark_other_patronymics(search: NameSearch, pages: list[PreparedPage], patronymic: Optional[str]) -> NameSearch:
+    """Her surname and first name read without her patronymic, followed closely by another
+    patronymic, are another person's mention (``patronymic_differs``), not hers with the patronymic lost.
+
+    A seal or dust between the name and its patronymic, or a line break in a Kazakh sentence that
+    declines a Russian patronymic ("Соколова Наталья 15 ‚ …\nСериковнаға"), separates them in the
+    reading: the first name then ends the mention. A word within ``OTHER_PATRONYMIC_WINDOW_CHARS`` after
+    it that carries a patronymic's suffix (any case, Russian or Kazakh) and does not begin like hers
+    names the patronymic the document gives that person (not past a label: "Мать: Иванова Мария\nОтец:
+    Иванов Сергей Олегович" names her and her child's father).
+    """
+    if not patronymic:
+        return search
+    own = word_key(patronymic)[:PATRONYMIC_STEM_LETTERS]
+    by_number = {page.number: page for page in pages}
+    for mention in list(search.accepted):
+        page = by_number.get(mention.page)
+        if mention.patronymic != "absent" or page is None:
+            continue
+        following = [t for t in page.tokens if mention.end <= t.start < mention.end + OTHER_PATRONYMIC_WINDOW_CHARS
+                     and ":" not in page.text[mention.end:t.start]]  # not past the next field's label
+        if any(len(t.key) >= 7 and any(suffix in t.key[3:] for suffix in _PATRONYMIC_SUFFIXES)
+               and Levenshtein.distance(t.key[:PATRONYMIC_STEM_LETTERS], own) > 1 for t in following):
+            mention.accepted, mention.reason, mention.score = False, "patronymic_differs", 0.0
+            search.accepted.remove(mention)
+            search.near_misses.insert(0, mention)
     return search
 
 
