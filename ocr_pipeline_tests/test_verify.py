@@ -361,6 +361,8 @@ def test_her_name_without_patronymic_introduced_as_a_child_is_a_relatives():
     prose = ("ПРИКАЗ\nО предоставлении отпуска по уходу за ребенком\nИвановой Марии Петровне, менеджеру, "
              "предоставить отпуск по уходу за ребенком до достижения им возраста трех лет.")
     assert verify(prose).verdict is True  # "ребенком" in prose before her name is no label
+    mother = "СВИДЕТЕЛЬСТВО О РОЖДЕНИИ\nРебенок: Иванов А.С.\nМать: Иванова Мария Петровна"
+    assert verify(mother).verdict is True  # the label on the line above is the child's
     birth = "СВИДЕТЕЛЬСТВО О РОЖДЕНИИ\nИванов Артём Сергеевич\nМать: Иванова Мария\nОтец: Иванов Сергей Олегович"
     assert verify(birth).verdict is True
 

@@ -268,6 +268,7 @@ OTHER_PATRONYMIC_WINDOW_CHARS = 40  # after a first name: where its patronymic s
 PATRONYMIC_STEM_LETTERS = 5  # a patronymic's first letters, compared within one edit
 _PATRONYMIC_SUFFIXES = tuple(word_key(w) for w in ("овн", "евн", "ович", "евич", "ичн", "ұлы", "улы", "қызы", "кызы"))
 RELATION_LABEL_MARKS = (":", " - ", " – ", " — ")  # a label ("Ребенок: …"), not prose ("за ребенком Ивановой")
+MAX_LABEL_WORDS = 2  # between the relation word and the name: "Супруга работника: "
 
 
 def mark_relatives(search: NameSearch, pages: list[PreparedPage], has_patronymic: bool = True) -> NameSearch:
@@ -291,8 +292,12 @@ def mark_relatives(search: NameSearch, pages: list[PreparedPage], has_patronymic
             return False
         if not labelled:
             return _stem_between(page, start, mention.start, stems)
-        return any(token.start >= start and token.key.startswith(stems)
-                   and any(mark in page.text[token.end:mention.start] for mark in RELATION_LABEL_MARKS)
+        def label_of_mention(token) -> bool:  # "Супруга работника: <her>", not "Ребенок: Иванов А.С. Мать: <her>"
+            words_between = sum(1 for t in page.tokens if token.end <= t.start and t.end <= mention.start)
+            return words_between <= MAX_LABEL_WORDS and any(
+                mark in page.text[token.end:mention.start] for mark in RELATION_LABEL_MARKS)
+
+        return any(token.start >= start and token.key.startswith(stems) and label_of_mention(token)
                    for token in page.tokens if token.end <= mention.start)
 
     for miss in search.near_misses:
