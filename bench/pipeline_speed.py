@@ -49,6 +49,7 @@ import os
 os.environ["OMP_THREAD_LIMIT"] = "1"
 
 import argparse  # noqa: E402
+import concurrent.futures  # noqa: E402
 import contextlib  # noqa: E402
 import datetime as dt  # noqa: E402
 import itertools  # noqa: E402
@@ -155,11 +156,18 @@ def _pages_as_png(path: str, directory: Path) -> list[str]:
     return [str(target)]
 
 
+def process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """A pool of fresh processes. Not forked: this process runs threads (the memory sampler, the services'
+    log readers), and a fork taken while one of them holds a lock can hang its child; a child that dies
+    fails the pool (``BrokenProcessPool``) instead of leaving its task waiting forever."""
+    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
 def render_set(directory: Path, count: int, seed: int, workers: int) -> list[BenchDocument]:
     """Render ``count`` documents (deterministic for a seed) with a pool of ``workers`` processes."""
     directory.mkdir(parents=True, exist_ok=True)
     tasks = [(i, seed, str(directory)) for i in range(count)]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with process_pool(workers) as pool:
         rendered = sorted(pool.map(_render_one, tasks))
     documents = []
     for index, kind, path, applicant, about, title in rendered:
@@ -543,15 +551,16 @@ class Bench:
         done: dict[int, float] = {}
         seconds: dict[int, float] = {}
         peak_kb = 0
-        _floor_document(jobs[0])  # page cache: binaries, traineddata
-        with self.sampler.phase("floor"):
-            with multiprocessing.get_context("fork").Pool(self.cores) as pool:
-                started = time.perf_counter()
-                for index, elapsed, kb in pool.imap_unordered(_floor_document, jobs):
-                    done[index] = time.perf_counter() - started
-                    seconds[index] = elapsed
-                    peak_kb = max(peak_kb, kb)
-                wall = time.perf_counter() - started
+        with self.sampler.phase("floor"), process_pool(self.cores) as pool:
+            # starts every pool process and fills the page cache (binaries, traineddata) before timing
+            list(pool.map(_floor_document, [jobs[0]] * self.cores))
+            started = time.perf_counter()
+            for future in concurrent.futures.as_completed([pool.submit(_floor_document, job) for job in jobs]):
+                index, elapsed, kb = future.result()
+                done[index] = time.perf_counter() - started
+                seconds[index] = elapsed
+                peak_kb = max(peak_kb, kb)
+            wall = time.perf_counter() - started
         latencies = list(done.values())
         peak = peak_kb / 1024 if peak_kb else self.sampler.phase_peaks["floor"].get("tesseract")
         self.floor = Row("floor", len(jobs), len(jobs) / wall, percentile(latencies, 50), percentile(latencies, 95),
