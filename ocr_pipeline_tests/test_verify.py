@@ -104,6 +104,18 @@ def test_a_name_repaired_beyond_ocr_look_alikes_needs_the_iin():
     assert with_iin.verdict is True and with_iin.review_required is False
 
 
+def test_an_ocr_slip_in_her_first_name_on_a_poor_reading_needs_the_iin():
+    # "Марин»" is one OCR slip from Марии (hers) and as near to Марине (a namesake's): a reading of
+    # mean confidence 51 cannot tell them apart; a clear reading or her IIN beside the name can
+    text = order("Ивановой Марин» Петровне")
+    poor = verify(text, confidence=51.0)
+    assert poor.verdict is False and poor.error_codes == ["NAME_NOT_FOUND"]
+    assert poor.review_reasons == ["fuzzy_name"]
+    assert verify(text, confidence=91.0).verdict is True
+    assert verify(order("Ивановой Марин» Петровне", f" (ИИН {IVANOVA_IIN})"), confidence=51.0).verdict is True
+    assert verify(order("Ивановой Марии Петровне"), confidence=51.0).verdict is True
+
+
 def test_namesake_with_another_patronymic_in_the_same_document_flags_review():
     text = order("Ивановой Марии Петровне", footer="Ознакомлена: Иванова Мария Сергеевна\nДиректор Сейткали Б.Н.")
     verdict = verify(text)

@@ -164,7 +164,7 @@ def verify_pages(pages: list[PageText], applicant: Applicant, settings: EngineSe
         name_check = _identified_by_iin(search, iin_check) or name_check
     else:
         _weigh_name_against_foreign_iin(name_check, iin_check, readable)
-        name_check = _uncorroborated_repairs(name_check, iin_check)
+        name_check = _uncorroborated_repairs(name_check, iin_check, readable)
 
     errors: list[dict[str, str]] = []
     if not readable.matched:
@@ -176,7 +176,8 @@ def verify_pages(pages: list[PageText], applicant: Applicant, settings: EngineSe
     else:
         if name_check.detail.get("uncorroborated"):
             errors.append(error_entry(ErrorCode.NAME_NOT_FOUND, "only a similar name is in the document (letters "
-                                      "OCR does not confuse differ) and no IIN of the applicant confirms it"))
+                                      "OCR does not confuse differ, or the reading is too poor to tell) and no "
+                                      "IIN of the applicant confirms it"))
         elif not name_check.matched:
             errors.append(error_entry(ErrorCode.NAME_NOT_FOUND, "the applicant's name is not in the document"
                                       + _near_miss_hint(search)))
@@ -510,17 +511,23 @@ def _weigh_name_against_foreign_iin(name: CheckResult, iin: CheckResult, readabl
     iin.matched, iin.score, iin.page, iin.snippet = False, 0.0, foreign[0]["page"], f"ИИН {foreign[0]['iin']}"
 
 
-def _uncorroborated_repairs(name: CheckResult, iin: CheckResult) -> CheckResult:
-    """A name found only through repairs OCR does not explain, with no IIN of hers to confirm it, is
-    not hers: the name check fails and a person looks (``fuzzy_name``).
+def _uncorroborated_repairs(name: CheckResult, iin: CheckResult, readable: CheckResult) -> CheckResult:
+    """A name found only through repairs, with no IIN of hers to confirm it, is not hers: the name
+    check fails and a person looks (``fuzzy_name``).
 
     A letter lost, added or changed for one OCR does not confuse it with is how near-namesakes differ
-    (Диана/Дана, Ахметова/Ахмедова); her IIN beside such a name settles it, its absence does not.
+    (Диана/Дана, Ахметова/Ахмедова); her IIN beside such a name settles it, its absence does not. On a
+    poor reading (mean OCR confidence under ``POOR_READING_CONFIDENCE``) even a slip OCR makes in a
+    first name cannot tell two first names a letter apart: "Марин»" is as much Марине, a namesake's, as
+    Марии, hers. Near-namesakes named beside each other (sisters, colleagues) share the surname, so a
+    surname with one OCR slip on a poor photo stays hers.
     """
     if iin.detail.get("status") in ("found", "found_ocr_misread"):
         return name
-    parts = name.detail.get("parts", {})
-    if not any(parts.get(part, {}).get("hard_edits") for part in ("surname", "first")):
+    surname, first = (name.detail.get("parts", {}).get(part, {}) for part in ("surname", "first"))
+    confidence = readable.detail.get("mean_ocr_confidence")
+    poor_reading = confidence is not None and confidence < POOR_READING_CONFIDENCE
+    if not (surname.get("hard_edits") or first.get("hard_edits") or (poor_reading and first.get("cost"))):
         return name
     detail = dict(name.detail, uncorroborated=True)
     return CheckResult(matched=False, score=round(name.score * 0.5, 4), page=name.page, snippet=name.snippet,
