@@ -43,3 +43,20 @@ def test_other_errors_and_a_database_down_for_longer_are_raised():
     with pytest.raises(sa.exc.OperationalError):
         down()
     assert 2 <= len(attempts) <= 5  # backoff 0.2, 0.4 … within 0.5 s
+
+
+def test_each_retry_is_a_warning_that_names_the_call_and_not_the_statement(caplog):
+    calls = []
+
+    @while_database_restarts(10)
+    def store_verdict():
+        calls.append(1)
+        if len(calls) < 2:
+            raise sa.exc.OperationalError("INSERT INTO ocr_requests VALUES ('900101300123')", {},
+                                          Exception("server closed the connection unexpectedly"))
+
+    store_verdict()
+    (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    message = record.getMessage()
+    assert message.startswith("database unavailable (server closed the connection unexpectedly): ")
+    assert "store_verdict retried in 0.2 s" in message and "900101300123" not in message

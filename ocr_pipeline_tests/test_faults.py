@@ -551,7 +551,7 @@ def test_postgres_restart_while_runs_write_loses_no_verdict(deployment, kafka_br
                      if row is not None and row["status"] not in TERMINAL_STATUSES and row["run_id"] not in live]
         crashed = _crashed(daemon)
         log_tail = daemon.log_tail(40)
-        store_retries = sum(path.read_text(errors="replace").count("verdict store unavailable")
+        store_retries = sum(path.read_text(errors="replace").count("database unavailable")
                             for path in (daemon.log_path, daemon.worker_log_path) if path.exists())
     finally:
         daemon.stop()

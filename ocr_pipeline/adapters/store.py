@@ -11,13 +11,13 @@ import functools
 import json
 import logging
 import threading
-import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 import sqlalchemy as sa
 
 from ..engine.models import CheckResult, Verdict
+from .db_retry import while_database_restarts
 from .db_url import psycopg2_url
 
 if TYPE_CHECKING:
@@ -208,18 +208,7 @@ def _retried(method: _Method) -> _Method:
 
     @functools.wraps(method)
     def wrapper(self: "VerdictStore", *args: Any, **kwargs: Any) -> Any:
-        deadline = time.monotonic() + self.retry_seconds
-        delay = 0.2
-        while True:
-            try:
-                return method(self, *args, **kwargs)
-            except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
-                if time.monotonic() + delay > deadline:
-                    raise
-                reason = str(getattr(error, "orig", None) or type(error).__name__).strip().splitlines()[0]
-                log.warning("verdict store unavailable (%s): %s retried in %.1f s", reason, method.__name__, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        return while_database_restarts(self.retry_seconds)(method)(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
