@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 from dagster._core.test_utils import create_run_for_test
 
-from ocr_pipeline.adapters.store import VerdictStore
+from ocr_pipeline.adapters.store import AttemptRefused, VerdictStore
 from ocr_pipeline.defs.resources import VerdictStoreResource
 from ocr_pipeline.engine.models import Verdict
 from ocr_pipeline.flows.events import RequestEvent
@@ -62,6 +62,53 @@ def test_only_requests_waiting_past_the_grace_period_without_a_run_get_one(datab
     with dg.DagsterInstance.ephemeral() as instance:
         off = stuck_requests_sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources))
     assert not off.run_requests and "off" in off.skip_message
+
+
+def test_rows_a_run_that_ended_for_good_still_holds_are_released_to_later_runs(database_url, monkeypatch):
+    from ocr_pipeline.defs.sensors import stuck_requests_sensor
+
+    monkeypatch.setenv("OCR_STUCK_REQUEST_GRACE_SECONDS", "1")
+    store = VerdictStore(database_url)
+    status = dg.DagsterRunStatus
+    resources = {"verdict_store": VerdictStoreResource(database_url=database_url)}
+    with dg.DagsterInstance.ephemeral() as instance:
+        def run(state, **tags):
+            return create_run_for_test(instance, job_name="prefix_backfill_job", status=state, tags=tags).run_id
+
+        dead = run(status.FAILURE)  # a backfill whose worker host was lost, no retry left
+        alive = run(status.STARTED)
+        retried = run(status.FAILURE, **{"dagster/will_retry": "true"})
+        run(status.STARTED, **{"dagster/parent_run_id": retried})  # its retry is on it
+        retried_twice = run(status.FAILURE, **{"dagster/will_retry": "true"})
+        run(status.FAILURE, **{"dagster/parent_run_id": retried_twice})
+        holders = {dead: 2, alive: 1, retried: 1, retried_twice: 1, "gone-run": 1}
+        held = {}
+        for run_id, count in holders.items():
+            for _ in range(count):
+                request_id = new_request_id()
+                store.record_received(_event(request_id))
+                store.start_attempt(request_id, run_id, "processing")
+                held.setdefault(run_id, []).append(request_id)
+        done = held[dead][1]
+        store.save_verdict(done, Verdict(verdict=True), dead)  # finished before its run died
+        time.sleep(1.2)
+        young = new_request_id()
+        store.record_received(_event(young))
+        store.start_attempt(young, dead, "processing")
+        result = stuck_requests_sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources))
+
+    released = [held[dead][0], *held[retried_twice], *held["gone-run"]]
+    assert "3 released from ended runs" in result.skip_message
+    for request_id in released:
+        row = store.get(request_id)
+        assert row["status"] == "failed" and "without a verdict" in row["error_message"], row
+    assert store.get(done)["status"] == "completed"
+    for request_id in (*held[alive], *held[retried], young):
+        assert store.get(request_id)["status"] == "processing"
+    # a later backfill run takes the released rows (a row held in progress by another run it may not)
+    assert store.start_attempt(held[dead][0], "next-backfill", "processing") is not None
+    with pytest.raises(AttemptRefused):
+        store.start_attempt(held[alive][0], "next-backfill", "processing")
 
 
 @pytest.mark.faults

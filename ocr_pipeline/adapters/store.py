@@ -781,6 +781,24 @@ class VerdictStore:
             return [_plain(row) for row in rows]
 
     @_retried
+    def in_progress_by_run(self, older_than_seconds: float, limit: int = 500) -> dict[str, list[int]]:
+        """Requests a run holds in progress (``received``, ``downloading``, ``processing`` with a run id)
+        untouched for more than ``older_than_seconds``, by the run that holds them."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT run_id, request_id FROM ocr_requests WHERE run_id IS NOT NULL "
+                    "AND status IN ('received', 'downloading', 'processing') "
+                    "AND updated_at < NOW() - make_interval(secs => :seconds) ORDER BY updated_at LIMIT :limit"
+                ),
+                {"seconds": float(older_than_seconds), "limit": limit},
+            )
+            held: dict[str, list[int]] = {}
+            for run_id, request_id in rows:
+                held.setdefault(run_id, []).append(request_id)
+            return held
+
+    @_retried
     def request_id_for_run(self, run_id: str) -> Optional[int]:
         """The request whose latest attempt is ``run_id``."""
         with self.engine.connect() as conn:
