@@ -244,3 +244,24 @@ def test_a_page_too_large_for_a_photo_is_sharpened_not_deconvolved():
     huge = np.full((3000, pp.MOTION_MAX_PIXELS // 3000 + 1), 255, np.uint8)
     huge[1000:1010, :] = 0
     assert np.array_equal(pp.undo_motion_blur(huge), pp.sharpen(huge))
+
+
+def test_a_try_that_glimpsed_her_name_sends_an_unsettled_reject_to_a_person(monkeypatch):
+    """No try settles it, but one read initials that fit her beside a mention that cannot be read:
+    the reject stays, and it goes to review instead of the first pass's plain 'name not found'."""
+    from ocr_pipeline.engine import pipeline
+    from ocr_pipeline.engine.models import Applicant
+
+    applicant = Applicant(P["ivanova"].applicant().iin, "Абенова", "Дина", "Кайратовна")
+    sheet = "ЛИСТ ВРЕМЕННОЙ НЕТРУДОСПОСОБНОСТИ\nСведения о нетрудоспособности {body}.\nЛист получила: {initials}"
+    first = PageText(number=1, text=sheet.format(body="ДЖенФай Жанры\nКайратовны", initials="Явенова ДК"),
+                     mean_confidence=80.0, coverage=INCOMPLETE_READING - 0.2)  # it gets the photo tries
+    again = PageText(number=1, text=sheet.format(body="ДЖенФай Жанры\nКайратовны", initials="Абенова Д.К."),
+                     mean_confidence=75.0)
+    monkeypatch.setattr(pipeline, "prepare_look", lambda image, look: image)
+    monkeypatch.setattr(pipeline, "ocr_page", lambda *args, **kwargs: again)
+    verdict = verify_pages([first], applicant, SETTINGS)
+    assert verdict.error_codes == ["NAME_NOT_FOUND"] and not verdict.review_required and needs_second_look(verdict)
+    looked = pipeline.second_look(verdict, [first], applicant, SETTINGS, {}, {1: np.full((400, 300), 255, np.uint8)})
+    assert looked.verdict is False and looked.review_reasons == ["initials_unconfirmed"]
+    assert not any(look.endswith("+") for look in looked.checks["readable"].detail["looks"])

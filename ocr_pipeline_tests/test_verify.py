@@ -116,6 +116,29 @@ def test_an_ocr_slip_in_her_first_name_on_a_poor_reading_needs_the_iin():
     assert verify(order("Ивановой Марии Петровне"), confidence=51.0).verdict is True
 
 
+def test_initials_beside_her_patronymic_whose_name_a_stroke_made_unreadable_count_for_no_one():
+    # the body's full mention lost its surname and first name to a pen stroke; "Кайратовны" is left.
+    # It may be hers or her sister Динара's, whom "Абенова Д.К." abbreviates just as well
+    applicant = Applicant(_iin("73102346856"), "Абенова", "Дина", "Кайратовна")
+    sheet = ("ЛИСТ ВРЕМЕННОЙ НЕТРУДОСПОСОБНОСТИ\nСведения о временной нетрудоспособности {body}.\n"
+             "Режим амбулаторный\nЛист получила: Абенова Д.К.")
+    verdict = verify(sheet.format(body="ДЖенФай Жанры\nКайратовны"), applicant)
+    assert verdict.verdict is False and verdict.error_codes == ["NAME_NOT_FOUND"]
+    assert verdict.review_reasons == ["initials_unconfirmed"]
+    assert verify(sheet.format(body="пациента"), applicant).review_reasons == ["initials_only"]
+    addressed = verify(sheet.format(body="пациента (Дина Кайратовна)"), applicant)
+    assert addressed.verdict is True and addressed.review_reasons == ["initials_only"]
+
+
+def test_a_lone_letter_left_by_a_stroke_after_her_first_name_names_no_one_for_sure():
+    # "Иванова Мария С." is a Мария Сергеевна; "Иванова Мария С Иванова" is what OCR made of a stroke
+    dotted = verify(order("Ивановой Марии С., экономисту"))
+    assert dotted.error_codes == ["NAME_NOT_FOUND"] and dotted.confidence >= 0.9 and not dotted.review_required
+    stroke = verify(order("Ивановой Марии С Ивановой бери, етровне"))
+    assert stroke.error_codes == ["NAME_NOT_FOUND"] and stroke.confidence < 0.9
+    assert stroke.review_reasons == ["surname_only"]
+
+
 def test_namesake_with_another_patronymic_in_the_same_document_flags_review():
     text = order("Ивановой Марии Петровне", footer="Ознакомлена: Иванова Мария Сергеевна\nДиректор Сейткали Б.Н.")
     verdict = verify(text)

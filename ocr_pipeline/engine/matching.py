@@ -662,7 +662,7 @@ class NameMatcher:
             marker_next = k + 1 < len(tokens) and tokens[k + 1].key in _KAZAKH_MARKER_KEYS
             if nxt.is_initial and (nxt.dotted or k + 1 >= len(tokens) or not tokens[k + 1].is_initial):
                 occurrence = self._decide(page, [surname, first], pattern, extra_end=nxt.end)
-                return self._check_patronymic_initial(occurrence, nxt.key)
+                return self._check_patronymic_initial(occurrence, nxt.key, dotted=nxt.dotted)
             garbled = nxt.capitalised and looks_like_garbled_patronymic(nxt.key)
             if looks_like_patronymic(nxt.key) or marker_next or garbled:
                 end = tokens[k + 1].end if marker_next else nxt.end
@@ -676,7 +676,11 @@ class NameMatcher:
                 return miss
         return self._decide(page, [surname, first], pattern)
 
-    def _check_patronymic_initial(self, occurrence: NameOccurrence, initial_key: str) -> NameOccurrence:
+    def _check_patronymic_initial(self, occurrence: NameOccurrence, initial_key: str,
+                                  dotted: bool = True) -> NameOccurrence:
+        """Another patronymic initial makes the mention another person's. Without its dot the letter may
+        be what OCR made of a pen stroke ("Тоқтаров Серік С Тоқтаров"): like initials, it then names
+        no one for sure (``other["initials"]``, see ``verify.other_person_named``)."""
         if not occurrence.accepted:
             return occurrence
         if not self.patronymic_initials:
@@ -687,6 +691,8 @@ class NameMatcher:
             occurrence.accepted, occurrence.reason, occurrence.score = False, "patronymic_initial_differs", 0.0
             first_key = occurrence.parts.get("first", {}).get("form", "")
             occurrence.other = {"first": word_key(first_key), "patronymic": initial_key}
+            if not dotted:
+                occurrence.other["initials"] = "undotted"
         return occurrence
 
     def _initials(self, page: PreparedPage, surname: PartHit, initials: list[Token],

@@ -39,6 +39,8 @@ SECOND_LOOK_MAX_PAGES = 2
 LOW_CONFIDENCE = 85.0  # a first reading below this mean confidence is a hard photo or scan
 INCOMPLETE_READING = 0.85  # a first reading covering less of the page's letters than this dropped text
 UNSETTLED_REJECT_CONFIDENCE = 0.8  # at most, for "name not found" after a second look that found nothing
+# review reasons of a reject that say a reading saw something like her name: a person should look
+NAME_GLIMPSED_REASONS = frozenset({"initials_unconfirmed", "fuzzy_name"})
 ENGINE_STAGES = ("load", "preprocess", "ocr", "verify", "second_look")
 
 
@@ -192,7 +194,10 @@ def second_look(
     A try that decides nothing is dropped, so readings of noise do not accumulate. The images are
     the pages as loaded (``ReadDocument.loaded``). A "name not found" that no try settled keeps its
     verdict with confidence at most ``UNSETTLED_REJECT_CONFIDENCE``: the page hid the name from two
-    readings, which says less about its absence than one clear reading does.
+    readings, which says less about its absence than one clear reading does. When a try glimpsed her
+    name without settling it (a reject sent to review for ``NAME_GLIMPSED_REASONS``: initials that fit
+    her beside a mention that cannot be read, a name a letter from hers) and the first verdict sends
+    no one to look, that try's reject is kept instead: the same verdict, and a person looks.
 
     ``timings["second_look"]`` is the time spent; ``checks["readable"].detail["looks"]`` lists the
     Tesseract passes ("page:look:psm") with the one that decided marked "+". Neither is set when no
@@ -211,6 +216,7 @@ def second_look(
     unreadable = ErrorCode.UNREADABLE_DOCUMENT.value in verdict.error_codes
     looks: list[str] = []
     result = verdict
+    glimpsed: Optional[Verdict] = None
     try:
         for number in order[:SECOND_LOOK_MAX_PAGES]:
             first = by_number[number]
@@ -226,19 +232,23 @@ def second_look(
                     looks[-1] += "+"
                     result = candidate
                     break
+                if glimpsed is None and not candidate.verdict and NAME_GLIMPSED_REASONS & set(candidate.review_reasons):
+                    glimpsed = candidate
             if result is not verdict or len(looks) >= SECOND_LOOK_MAX_TRIES:
                 break
     except DocumentError as error:  # a try that times out ends the second look, not the verdict
         log.info("second look stopped: %s", error.code.value)
     if not looks:
         return verdict  # nothing worth trying (a confident reading without coloured ink)
+    if result is verdict and glimpsed is not None and not verdict.verdict and not verdict.review_required:
+        result = glimpsed
     if result is verdict and ErrorCode.NAME_NOT_FOUND.value in verdict.error_codes:
         # the name was looked for again and still not read: the page hides it, not that it is absent
         verdict.confidence = min(verdict.confidence, UNSETTLED_REJECT_CONFIDENCE)
     timings["second_look"] = time.perf_counter() - started
     result.checks["readable"].detail["looks"] = looks
     log.info("second look for IIN %s: %s -> %s", mask_iin(applicant.iin), ",".join(looks),
-             "decided" if result is not verdict else "undecided")
+             "decided" if looks[-1].endswith("+") else "undecided")
     return result
 
 

@@ -153,7 +153,8 @@ def verify_pages(pages: list[PageText], applicant: Applicant, settings: EngineSe
     forms = forms_for_applicant(applicant)
     matcher = NameMatcher(forms)
     search = mark_relatives(matcher.search(prepared), prepared, bool(applicant.second_name))
-    search = resolve_mentions(mark_other_patronymics(search, prepared, applicant.second_name))
+    search = mark_other_patronymics(search, prepared, applicant.second_name)
+    search = resolve_mentions(mark_unread_full_mentions(search, prepared, matcher))
     readable = _readability(prepared, search)
     iin_check = _iin_check(prepared, applicant, search, matcher)
     classification = classify_pages(pages)
@@ -340,6 +341,33 @@ def mark_other_patronymics(search: NameSearch, pages: list[PreparedPage], patron
             mention.accepted, mention.reason, mention.score = False, "patronymic_differs", 0.0
             search.accepted.remove(mention)
             search.near_misses.insert(0, mention)
+    return search
+
+
+def mark_unread_full_mentions(search: NameSearch, pages: list[PreparedPage], matcher: NameMatcher) -> NameSearch:
+    """Her patronymic standing alone, outside every mention read, is a full mention whose surname and
+    first name a pen stroke or a seal made unreadable ("ДЖенФай Жанры\nКайратовны" for "Абеновой
+    Динары Кайратовны"): it is added to the near misses with its first name lost (``first_lost``).
+
+    Initials alone that fit her ("Абенова Д.К.") then count for no one (``resolve_mentions``: the
+    unread mention may be hers or a sister's the initials abbreviate, Дина or Динара Кайратовна). Only
+    looked for when every mention of her is by initials; a patronymic right after her first name ("Дина
+    Кайратовна", an address without the surname) is hers and is no such mention.
+    """
+    if matcher.patronymic is None or not search.accepted or any(
+            m.pattern not in INITIALS_PATTERNS for m in search.accepted):
+        return search
+    read = [(m.page, m.start, m.end) for m in search.accepted + search.near_misses]
+    for page in pages:
+        for k, token in enumerate(page.tokens):
+            if any(number == page.number and start <= token.start < end for number, start, end in read):
+                continue
+            if len(token.key) < 6 or matcher.patronymic.match_key(token.key) is None:
+                continue
+            if k > 0 and matcher.first.match_key(page.tokens[k - 1].key) is not None:
+                continue
+            search.near_misses.append(NameOccurrence(page.number, token.start, token.end, token.raw, "patronymic",
+                                                     False, reason="name_unreadable", first_lost=token.key))
     return search
 
 
