@@ -78,9 +78,11 @@ def _png(image: Image.Image) -> bytes:
 
 
 def _name_found(gray: np.ndarray, key: str) -> bool:
-    """The name itself is read (not the applicant identified by her IIN beside a damaged name)."""
+    """The name itself is read (not the applicant identified by her IIN beside a damaged name), OCR
+    look-alike slips allowed (a poor reading then needs her IIN to accept it: ``fuzzy_name``)."""
     name = verify_pages([read_text(gray, 1, SETTINGS)], P[key].applicant(), SETTINGS).checks["name"]
-    return name.matched and "identified_by" not in name.detail
+    read_with_slips = name.detail.get("uncorroborated") and not name.detail.get("hard_edits")
+    return (name.matched or bool(read_with_slips)) and "identified_by" not in name.detail
 
 
 # ------------------------------------------------------------------------------------- separate_ink
