@@ -59,6 +59,7 @@ class EngineProcesses:
         self.warm_up = warm_up
         self._lock = threading.Lock()
         self._pool: Optional[ProcessPoolExecutor] = None
+        self._broken: list[ProcessPoolExecutor] = []  # their surviving processes finish the call they had
 
     def start(self) -> "EngineProcesses":
         """Start the processes now, each running ``warm_up`` (imports, models), without waiting: the
@@ -83,6 +84,7 @@ class EngineProcesses:
         with self._lock:
             if self._pool is broken:
                 self._pool = None
+            self._broken.append(broken)
         broken.shutdown(wait=False, cancel_futures=True)
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -97,11 +99,12 @@ class EngineProcesses:
         raise EngineProcessDied(f"the engine process died twice reading this document ({broken})")
 
     def close(self) -> None:
-        """Stop the processes (waits for running calls)."""
+        """Stop the processes (waits for running calls, also those a broken pool's survivors still make)."""
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pools, self._pool, self._broken = [self._pool, *self._broken], None, []
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> "EngineProcesses":
         return self
