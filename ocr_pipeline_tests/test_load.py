@@ -12,6 +12,7 @@ from PIL import Image
 
 from ocr_pipeline.engine.load import detect_format, image_to_array, is_readable_text, load_document
 from ocr_pipeline.engine.models import DocumentError, EngineSettings, ErrorCode
+from ocr_pipeline.engine.preprocess import to_gray
 from ocr_pipeline_devtools import engine_pages as pages
 
 pytestmark = pytest.mark.unit
@@ -195,13 +196,20 @@ def test_scanned_pdf_is_rasterised_at_pdf_dpi(page):
         assert not p.text_layer
 
 
-def test_pdf_page_is_gray_with_blue_ink_dropped():
+def test_pdf_page_with_coloured_ink_keeps_its_colour_and_one_without_is_gray():
+    """A scanned page with a blue stamp stays BGR, as a photo does (the second look separates the ink
+    from the print); the first pass's gray drops the ink. A page of black print alone is gray."""
     image = Image.new("RGB", (600, 400), "white")
     image.paste((20, 20, 20), (50, 50, 250, 150))  # black print
     image.paste((40, 70, 175), (300, 50, 500, 150))  # blue stamp ink (RGB)
     [loaded] = load_document(pages.encode(image, "PDF", resolution=150.0), EngineSettings(pdf_dpi=150))
-    assert loaded.image.ndim == 2 and loaded.image.shape == (400, 600)
-    assert loaded.image[100, 150] < 40 and loaded.image[100, 400] > 160 and loaded.image[300, 300] > 250
+    assert loaded.image.ndim == 3 and loaded.image.shape == (400, 600, 3)
+    assert [int(v) for v in loaded.image[100, 400]] == pytest.approx([175, 70, 40], abs=6)  # BGR
+    gray = to_gray(loaded.image)
+    assert gray[100, 150] < 40 and gray[100, 400] > 160 and gray[300, 300] > 250
+    image.paste((255, 255, 255), (300, 50, 500, 150))
+    [plain] = load_document(pages.encode(image, "PDF", resolution=150.0), EngineSettings(pdf_dpi=150))
+    assert plain.image.ndim == 2 and plain.image.shape == (400, 600)
 
 
 def test_pdf_page_beyond_pixel_limit_is_rendered_smaller():

@@ -12,6 +12,7 @@ from ocr_pipeline.engine.names import (
     forms_for_applicant,
     gender_from_names,
     kazakh_case_forms,
+    kazakh_spellings,
     name_forms,
     opposite_gender_surname,
 )
@@ -208,3 +209,11 @@ def test_opposite_gender_family_name():
     assert "Жармағанбетов" in texts(opposite_gender_surname("Жармағанбетова", True))
     assert "Ивановой" in texts(opposite_gender_surname("Иванов", False))
     assert opposite_gender_surname("Ким", True) == [] and opposite_gender_surname("Петренко", False) == []
+
+
+def test_each_russian_u_may_be_a_kazakh_o_in_the_document():
+    assert kazakh_spellings("Тулегенов") == ["Төлегенов"]
+    assert sorted(kazakh_spellings("Утеулин")) == ["Утеөлин", "Өтеулин", "Өтеөлин"]
+    assert kazakh_spellings("Иванов") == []
+    forms = name_forms("Тулегенова", "Алия", "", female=True)
+    assert any(f.text == "Төлегеновой" and f.variant == "kazakh_spelling" for f in forms.surname)

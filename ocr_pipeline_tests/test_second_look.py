@@ -132,6 +132,16 @@ def test_second_look_finds_the_name_under_a_signature():
     assert verdict.timings["second_look"] > 0
 
 
+def test_second_look_finds_the_name_under_a_stamp_on_a_scanned_pdf():
+    """A scan sent as PDF keeps its colour like a photo: the stamp is separated on the second look."""
+    page = inked("kim", "dat", "stamp").convert("RGB")
+    buffer = io.BytesIO()
+    page.save(buffer, "PDF", resolution=300.0)
+    verdict = verify_document(buffer.getvalue(), P["kim"].applicant())
+    assert verdict.verdict, verdict.errors
+    assert ":ink:" in verdict.checks["readable"].detail["looks"][-1]
+
+
 def test_clean_document_pays_nothing_for_the_second_look():
     page = docgen.render_document("maternity_order", P["ivanova"], name_case="dat", seed=0)
     verdict = verify_document(docgen.degrade(page, "clean", 0), P["ivanova"].applicant())

@@ -565,6 +565,18 @@ def test_a_kazakh_spelling_in_the_document_matches_the_russian_spelling_of_the_r
     assert verdict.verdict is True and verdict.review_required is False, (verdict.errors, verdict.review_reasons)
 
 
+@pytest.mark.parametrize("mention", ["Төлегеновой Әлии Ерланқызы", "Толегеновой Алии Ерланкызы",
+                                     "Тулегеновой Алии Ерланқызы"])
+def test_a_kazakh_o_the_request_spells_u_is_her_name(mention):
+    """Russian paperwork writes the Kazakh ө as "у" (Тулегенова) and folding equates it with "о" only:
+    the document's Төлегенова is her exact name, not a one-letter near miss sent to review."""
+    applicant = Applicant(_iin("77100242730"), "Тулегенова", "Алия", "Ерланқызы")
+    verdict = verify(order(mention), applicant)
+    assert verdict.verdict is True and verdict.review_required is False, (verdict.errors, verdict.review_reasons)
+    assert verdict.checks["name"].detail["exact"] is True
+    assert verify(order("Тулеубаевой Алии Ерланқызы"), applicant).verdict is False
+
+
 @pytest.mark.parametrize("mention", ["Иванову Сергею Петровичу", "Ивановой А.П.", "С.П. Иванову"])
 def test_a_relative_named_by_another_first_name_initial_or_gender_is_a_clear_reject(mention):
     verdict = verify(order(mention))
@@ -581,6 +593,16 @@ def test_a_date_glued_to_a_document_number_is_not_an_iin():
     # "№ 380-о 07.12.2023" reads as 380007122023: a valid checksum by chance, but month 00 is no birth date
     verdict = verify(order("Ивановой Марии Петровне", " (заявление № 380-о 07.12.2023)"))
     assert verdict.verdict is True and verdict.checks["iin"].detail["status"] == "absent"
+
+
+def test_a_date_that_lost_its_dots_beside_her_name_is_no_garbled_iin():
+    """Two columns read across: "№ 367-к/о 12.03.2025" lost its dots and its "о" became a zero: twelve
+    digits beside her name, failing the checksum. A whole date among them says it is no IIN."""
+    header = "12.03.2025 ж. № 367-к/о 71112032025 т. № 367\nОсы анықтама Иванова Мария Петровна"
+    verdict = verify(order("Ивановой Марии Петровне", footer=header), confidence=84.0)
+    assert verdict.verdict is True and verdict.error_codes == [], verdict.checks["iin"].detail
+    garbled = header.replace("71112032025", "71112042125")  # no date among the digits: a garbled IIN
+    assert verify(order("Ивановой Марии Петровне", footer=garbled), confidence=84.0).verdict is False
 
 
 def test_a_short_korean_surname_in_the_instrumental_either_way():
@@ -698,6 +720,21 @@ def test_her_full_name_beside_an_iin_nobody_can_read_goes_to_review(garbled):
     assert misread.verdict is True and misread.review_reasons == ["iin_unreadable"] and misread.confidence < 0.9
     assert verify(order(f"Ивановой Марии Петровне (ИИН {IVANOVA_IIN}), {garbled}")).review_required is False
     assert verify(order("Ивановой Марии Петровне", footer=f"Исп. Сейткали Б.Н. {garbled}")).review_required is False
+
+
+def test_her_iin_read_two_ways_on_a_bilingual_photo_is_not_a_namesakes():
+    """A hard photo of a bilingual certificate: her IIN, printed in both columns, read two ways, both
+    failing the checksum: one is her blurred copy (3 digits merged), the other is 6 digits away. The
+    farther reading is the same number worse read: accepted for a person to look, not a confident
+    reject. Read alone, that far reading beside her name still contradicts her."""
+    near, far = "950120400174", "950100090194"
+    text = kazakh_certificate(f"Иванова Мария (ЖСН: {far})", f"Ивановой Марии Петровне (ИИН {near})",
+                              "Справку получила: Иванова М.П.")
+    verdict = verify(text, confidence=70.0)
+    assert verdict.verdict is True and verdict.review_reasons == ["iin_unreadable"], verdict.checks["iin"].detail
+    assert verdict.confidence <= 0.8
+    alone = verify(text.replace(near, ""), confidence=70.0)
+    assert alone.verdict is False and alone.error_codes == ["IIN_MISMATCH"], alone.checks["iin"].detail
 
 
 @pytest.mark.parametrize("applicant,mention,initials", [

@@ -10,7 +10,8 @@ in a ``DocumentError`` with a stable code, never in a library exception:
   stream in memory about twice over, so a 1 MB PDF inflating to 1 GB took 2 GB and, under a 1.5 GiB
   memory limit, aborted the process (measured). A PDF page is rasterised at ``pdf_dpi``, or
   at the lower resolution that keeps it within ``max_pixels_per_page`` (a poster-sized page is
-  scaled down, not refused), to grayscale with colour ink (blue stamps) dropped.
+  scaled down, not refused), to grayscale, or to BGR when the page carries coloured ink (stamps,
+  signatures: the second look separates them from the print).
 - ``UNSUPPORTED_FORMAT``: empty files, anything that is not PDF/JPEG/PNG/TIFF (HTML, SVG, GIF, ZIP,
   executables...), and password-protected PDFs: the file is intact but cannot be opened without the
   password, so the applicant has to upload an unprotected copy.
@@ -36,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .models import DocumentError, EngineSettings, ErrorCode, Page
-from .preprocess import to_gray
+from .preprocess import has_colour_ink, to_gray
 
 log = logging.getLogger(__name__)
 
@@ -230,11 +231,16 @@ def _load_pdf_page(document, index: int, settings: EngineSettings) -> Page:
         _check_embedded_images(page, index, settings)
         width_pt, height_pt = page.get_size()
         scale = _pdf_scale(width_pt, height_pt, settings)
-        # Rendered in colour and reduced to gray at once with colour ink dropped: blue stamps and
-        # signatures fade (as for colour images in preprocess), one byte per pixel is kept.
+        # Rendered in colour; kept in colour only when it carries coloured ink (a blue seal or
+        # signature over the name: the second look separates it, as for a photographed page),
+        # otherwise reduced to gray at once (one byte per pixel).
         bitmap = page.render(scale=scale, draw_annots=True)
         try:
-            image = to_gray(bitmap.to_numpy())
+            pixels = bitmap.to_numpy()
+            if pixels.ndim == 3 and pixels.shape[2] >= 3 and has_colour_ink(pixels):
+                image = np.ascontiguousarray(pixels[..., :3])
+            else:
+                image = to_gray(pixels)
             image = image.copy() if not image.flags.owndata else image
         finally:
             bitmap.close()

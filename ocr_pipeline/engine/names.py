@@ -580,12 +580,37 @@ def _initial(word: str) -> str:
     return letters[0].upper() if letters else ""
 
 
+_KAZAKH_VOWELS_SPELT_U = 3  # at most this many of a name's "у" are tried as "ө" (2**3 - 1 spellings)
+
+
+def kazakh_spellings(name: str) -> list[str]:
+    """The Kazakh spellings of a Russian-spelled name that the folded alphabet does not already equate.
+
+    Folding maps Kazakh letters to their usual Russian counterparts (ө→о, ұ/ү→у, ә→а …), but Russian
+    paperwork also writes ө as "у" (Тулегенова for Төлегенова, Утеген for Өтеген, Кушербаев for
+    Көшербаев): each "у" of the request's spelling may be a document's ө.
+    """
+    positions = [i for i, c in enumerate(name) if c in "уУ"][:_KAZAKH_VOWELS_SPELT_U]
+    spellings = []
+    for chosen in range(1, 2 ** len(positions)):
+        letters = list(name)
+        for bit, i in enumerate(positions):
+            if chosen >> bit & 1:
+                letters[i] = "Ө" if letters[i].isupper() else "ө"
+        spellings.append("".join(letters))
+    return spellings
+
+
 def name_forms(last_name: str, first_name: str, second_name: str = "",
                female: bool | None = None, gender_source: str = "given") -> NameForms:
     """All forms of a name given in the nominative, for ``female`` (None: both genders)."""
     last_name, first_name, second_name = _clean(last_name), _clean(first_name), _clean(second_name)
-    surname = decline_surname(last_name, female)
-    first = decline_first_name(first_name, female)
+    surname = decline_surname(last_name, female) + [
+        WordForm(f.text, f.case, "kazakh_spelling") for spelling in kazakh_spellings(last_name)
+        for f in decline_surname(spelling, female) + kazakh_case_forms(spelling)]
+    first = decline_first_name(first_name, female) + [
+        WordForm(f.text, f.case, "kazakh_spelling") for spelling in kazakh_spellings(first_name)
+        for f in decline_first_name(spelling, female)]
     patronymic = decline_patronymic(second_name, female)
     last_word = second_name or first_name
     kazakh = kazakh_case_forms(last_word) if last_word else []

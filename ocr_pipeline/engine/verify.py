@@ -732,6 +732,11 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
             doubtful.append(entry)
         else:
             contradicting.append(entry)
+    if any(d.get("unreadable") and d["owner"] == "applicant" for d in doubtful):
+        # her IIN printed twice (a bilingual certificate) and read two ways, one of them her blurred copy:
+        # the other reading, failing its checksum too, is the same number worse read, not a namesake's
+        doubtful += [c for c in contradicting if c.get("unreadable")]
+        contradicting = [c for c in contradicting if not c.get("unreadable")]
 
     detail: dict = {"bins_ignored": ignored["bin"], "unreadable_numbers": ignored["invalid"]}
     if attributed:
@@ -769,9 +774,14 @@ def _blurred_copy_of(number: str, iin: str) -> bool:
 def _garbled_iin(number: FoundNumber) -> bool:
     """A 12-digit run that fails the checksum and reads like a printed IIN: digits (10 or more real ones)
     in one run or in groups split by spaces, not a BIN. Dots and dashes mean a date or a document number
-    glued to its neighbour ("№ 172-0 08.08.2023")."""
+    glued to its neighbour ("№ 172-0 08.08.2023"); so does a whole date among the digits, its dots lost
+    ("№ 367-к/о 12.03.2025" read "о 71112032025")."""
     return (number.kind == "invalid" and not is_bin(number.number) and not re.search(r"[.\-]", number.raw)
-            and sum(c.isdigit() for c in number.raw) >= 10)
+            and sum(c.isdigit() for c in number.raw) >= 10 and not _GLUED_DATE_RE.search(number.number))
+
+
+# day, month and a four-digit year of 1950-2039 run together: a date that lost its dots
+_GLUED_DATE_RE = re.compile(r"(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|1[0-2])(?:19[5-9]\d|20[0-3]\d)")
 
 
 def _overlaps(a: FoundNumber, b: FoundNumber) -> bool:
