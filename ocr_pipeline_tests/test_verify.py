@@ -344,12 +344,14 @@ def test_her_iin_blurred_beyond_the_checksum_is_not_a_contradiction():
     assert verify(order("Ивановой Марии Петровне", f" (ИИН: {namesakes})")).error_codes == ["IIN_MISMATCH"]
 
 
-def test_a_printed_iin_that_ocr_lost_sends_her_exact_name_to_review():
+@pytest.mark.parametrize("unread", ["| |", ":\n907 1646 90/2"])
+def test_a_printed_iin_that_ocr_lost_sends_her_exact_name_to_review(unread):
     """A namesake differs only by the IIN: when the form prints one ("ИИН" and its field) but OCR read no
-    digits there, her exact name alone is not sure (a person looks); no label, no doubt."""
+    number there (no digits, or digits garbled beyond a number on a hard photo), her exact name alone is
+    not sure (a person looks); no label, no doubt."""
     form = ("ЛИСТ ВРЕМЕННОЙ НЕТРУДОСПОСОБНОСТИ № 0670634\nВыдан Ивановой Марии Петровне\nИИН {}\n"
             "Место работы ТОО «Каспий Логистик»\nОсвобождение от работы с 06.04.2025 по 14.04.2025")
-    lost = verify(form.format("| |"))
+    lost = verify(form.format(unread))
     assert lost.verdict is True and lost.review_reasons == ["iin_unreadable"] and lost.confidence <= 0.8
     assert lost.checks["iin"].detail["unread_labels"] == 1
     assert verify(form.format(IVANOVA_IIN)).review_required is False
@@ -746,6 +748,19 @@ def test_initials_do_not_accept_when_the_full_mention_beside_them_is_unreadable(
     assert verdict.verdict is False and verdict.error_codes == ["NAME_NOT_FOUND"], verdict.checks["name"].detail
     assert verdict.review_reasons == ["initials_unconfirmed"]
     assert verdict.checks["name"].detail["near_miss"]["reason"] == "initials_unconfirmed"
+
+
+@pytest.mark.parametrize("torn", ["Г ульназ", "Гульназ"])
+def test_initials_go_to_a_near_namesake_whose_first_name_ocr_tore_after_its_capital(torn):
+    """"Жаксылыкова Г ульназ": a blot read as a space after the capital. The torn word is one first
+    name, Гульназ: "Г.Е. Жаксылыкова" may be hers, so it is no evidence for Гульнара."""
+    applicant = Applicant(_iin("85061240013"), "Жаксылыкова", "Гульнара", "Ерланқызы")
+    text = order(f"Жаксылыкова {torn} Ерланқызы", footer="С приказом ознакомлена: Г.Е. Жаксылыкова")
+    verdict = verify(text, applicant)
+    assert verdict.verdict is False and verdict.error_codes == ["NAME_NOT_FOUND"], verdict.checks["name"].detail
+    assert verdict.checks["name"].detail["near_miss"]["reason"] == "initials_of_other_person"
+    own = verify(text.replace(torn, "Г ульнара"), applicant)
+    assert own.verdict is True and own.review_required is False, own.checks["name"].detail
 
 
 def test_initials_go_to_a_near_named_full_mention_whose_first_letter_ocr_confused():

@@ -344,8 +344,9 @@ class _PartForms:
             words = tokens[first:last]
             if any(not t.is_word for t in words):
                 continue
-            if len(words) > 1 and (any(t.is_initial for t in words) or any(t.dotted for t in words[:-1])):
-                continue  # "Қ. Жармағанбетова" is an initial and a surname, not one split word
+            if len(words) > 1 and (any(t.is_initial for t in words) or any(t.dotted for t in words[:-1])) \
+                    and not (len(words) == 2 and _split_after_capital(tokens, first) is not None):
+                continue  # "Қ. Жармағанбетова" is an initial and a surname, not one split word ("Г ульнара" is)
             found = self.match_key("".join(t.key for t in words))
             repaired = _without_stray_capital(words[0].raw) if len(words) == 1 else None
             if repaired is not None and (again := self.match_key(word_key(repaired))) is not None:
@@ -589,6 +590,10 @@ class NameMatcher:
         nxt = tokens[k]
         gap = page.text[tokens[surname.last_token - 1].end:nxt.start]
         adjacent = len(gap) <= 2 or (len(gap) <= 4 and not gap.strip(_SPECKS))
+        split = _split_after_capital(tokens, k)
+        if split is not None:  # "Г ульназ": one first name torn after its capital
+            nxt = Token(nxt.raw + tokens[k + 1].raw, split, nxt.start, tokens[k + 1].end)
+            k += 1
         if nxt.capitalised and nxt.is_word and len(nxt.key) >= 3 and adjacent:
             end, patronymic = nxt.end, ""
             if k + 1 < len(tokens) and _close(tokens, k + 1, k + 1) and looks_like_patronymic(tokens[k + 1].key):
@@ -808,6 +813,25 @@ def _skip_labels(tokens: list[Token], k: int, limit: int = 2) -> int:
         k += 1
         skipped += 1
     return k
+
+
+# capitals that are whole words at a sentence's start ("В соответствии", "С приказом", "К работе")
+_ONE_LETTER_WORDS = frozenset("авикосуя")
+
+
+def _split_after_capital(tokens: list[Token], k: int) -> Optional[str]:
+    """The key of one word that OCR tore after its capital ("Г ульназ": a blot or a stroke's gap read
+    as a space), when token ``k`` is a lone undotted capital that is no one-letter word and the next
+    token, one space on, is a lower-case fragment of 3+ letters; None otherwise. Such a pair is a first
+    name, not an initial and a word."""
+    if k + 1 >= len(tokens):
+        return None
+    capital, rest = tokens[k], tokens[k + 1]
+    if not capital.is_initial or capital.dotted or capital.key in _ONE_LETTER_WORDS:
+        return None
+    if rest.start - capital.end != 1 or not rest.raw.isalpha() or not rest.raw.islower() or len(rest.key) < 3:
+        return None
+    return capital.key + rest.key
 
 
 def _initials_at(tokens: list[Token], k: int) -> list[Token]:

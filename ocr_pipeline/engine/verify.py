@@ -103,7 +103,7 @@ MIN_PLAUSIBLE_SHARE = 0.5
 MIN_OCR_CONFIDENCE = 35.0
 REVIEW_OCR_CONFIDENCE = 60.0
 MAX_DIGITS_BLURRED = 5  # of 12: a checksum-failing number beside her name this close to her IIN is hers misread
-UNREAD_LABEL_CHARS = 30  # an IIN label followed by fewer than 6 digits within this many characters was not read
+UNREAD_LABEL_CHARS = 30  # an IIN label with no number found within this many characters was not read
 ATTRIBUTION_BEFORE_CHARS = 200
 ATTRIBUTION_AFTER_CHARS = 60
 
@@ -654,14 +654,17 @@ def _labelled_numbers(page: PreparedPage) -> list[FoundNumber]:
 
 def _unread_iin_labels(page: PreparedPage) -> int:
     """IIN labels ("ИИН", "ЖСН"; not "ИИН/БИН") with no number read after them: a printed IIN that OCR
-    lost (a form's boxed field, a stamp over it)."""
+    lost (a form's boxed field, a stamp over it) or garbled beyond a number ("ИИН:\n907 1646 90/2" on a
+    hard photo: nine digits, a slash)."""
     folded = fold(page.text)
+    numbers = find_numbers(page.text)
     unread = 0
     for label in _IIN_LABEL_RE.finditer(folded):
-        after = folded[label.end(): label.end() + UNREAD_LABEL_CHARS]
-        if re.match(r"\s*/\s*(?:бин|бсн)", after):
+        window = (label.end(), label.end() + UNREAD_LABEL_CHARS)
+        if re.match(r"\s*/\s*(?:бин|бсн)", folded[window[0]:window[1]]):
             continue
-        if _LABELLED_DIGITS_RE.match(page.text, label.end()) is None and sum(c.isdigit() for c in after) < 6:
+        if _LABELLED_DIGITS_RE.match(page.text, label.end()) is None and not any(
+                window[0] <= number.start < window[1] for number in numbers):
             unread += 1
     return unread
 
