@@ -51,7 +51,8 @@ def _surname_box(page: Image.Image, surname: str) -> tuple[int, int, int, int]:
 @lru_cache(maxsize=None)
 def inked(key: str, name_case: str, ink: str, seed: int = 0) -> Image.Image:
     """A maternity order about ``key`` (no stamp of its own) with ``ink`` across the surname:
-    "signature" (dark-blue ballpoint loops) or "stamp" (a blue round seal whose ring crosses it)."""
+    "signature" (dark-blue ballpoint loops), "stamp" (a blue round seal whose ring crosses it,
+    pressed twice) or "stamp_once"."""
     person = P[key]
     # no IIN printed: the name itself must be read (her IIN beside a damaged name would identify her)
     page = docgen.render_document("maternity_order", person, name_case=name_case, seed=seed, stamp=False,
@@ -63,8 +64,8 @@ def inked(key: str, name_case: str, ink: str, seed: int = 0) -> Image.Image:
         layer = Image.new("RGB", page.size, "white")
         docgen._scribble(ImageDraw.Draw(layer), (x0 - 60, y0 - 70, x1 + 120, y1 + 50), rng)
         marked = ImageChops.multiply(page, layer)  # ink multiplies: print under the stroke stays dark
-    else:  # pressed twice (fresh, dense ink), the ring across the surname
-        for _ in range(2):
+    else:  # pressed twice (fresh, dense ink) or once, the ring across the surname
+        for _ in range(1 if ink == "stamp_once" else 2):
             docgen._stamp(marked, ((x0 + x1) // 2, y0 - 190), "ТОО «АЛМАТЫ СЕРВИС» * БИН 070650003210 * ",
                           ["ДЛЯ ДОКУМЕНТОВ"], random.Random(seed))
     marked.info.update(page.info)
@@ -122,6 +123,25 @@ def test_name_under_ink_is_read_after_colour_separation_and_not_before(key, name
     assert _name_found(pp.prepare_look(image, "ink"), key)
 
 
+@pytest.mark.parametrize("key", ["kim", "petrenko"])
+def test_name_under_a_seal_scanned_in_gray_is_read_once_the_lighter_ink_is_dropped(key):
+    """A seal's ink scanned in gray has no colour to separate it by, but it stays lighter than print."""
+    image = np.asarray(inked(key, "dat", "stamp_once").convert("L"))
+    assert not pp.has_colour_ink(image)
+    assert not _name_found(pp.preprocess_page(image), key)
+    assert _name_found(pp.prepare_look(image, "dark_print"), key)
+
+
+def test_keep_dark_print_turns_a_gray_seal_to_paper_and_keeps_the_print():
+    gray = np.full((400, 800), 235, np.uint8)
+    for x in range(40, 400, 9):
+        gray[160:190, x:x + 3] = 25  # the strokes of a line of print
+    gray[172:176, :] = np.minimum(gray[172:176, :], 130)  # a seal's ring across it, scanned in gray
+    kept = pp.keep_dark_print(gray)
+    assert kept[174, 600] == 255 and kept[100, 600] == 255  # the seal over paper, and the paper
+    assert kept[174, 40] < 40 and kept[165, 40] < 40  # print, crossed or not
+
+
 # -------------------------------------------------------------------------------------- second look
 
 def test_second_look_finds_the_name_under_a_signature():
@@ -140,6 +160,21 @@ def test_second_look_finds_the_name_under_a_stamp_on_a_scanned_pdf():
     verdict = verify_document(buffer.getvalue(), P["kim"].applicant())
     assert verdict.verdict, verdict.errors
     assert ":ink:" in verdict.checks["readable"].detail["looks"][-1]
+
+
+def test_second_look_finds_the_name_under_a_seal_on_a_page_scanned_in_gray():
+    """The first reading glimpsed her name under the seal: the page is read again without the seal."""
+    verdict = verify_document(_png(inked("ivanova", "dat", "stamp_once").convert("L")), P["ivanova"].applicant())
+    assert verdict.verdict, verdict.errors
+    assert verdict.checks["readable"].detail["looks"] == ["1:dark_print:3+"]
+
+
+def test_a_gray_page_that_shows_nothing_of_her_is_not_read_again():
+    """A seal stands on most documents: a confident gray reading that saw nothing of her name is not
+    read again for it (another person's document would pay a Tesseract pass for nothing)."""
+    verdict = verify_document(_png(inked("kim", "dat", "stamp_once").convert("L")), P["ivanova"].applicant())
+    assert verdict.error_codes == [ErrorCode.NAME_NOT_FOUND.value]
+    assert "looks" not in verdict.checks["readable"].detail and "second_look" not in verdict.timings
 
 
 def test_clean_document_pays_nothing_for_the_second_look():
@@ -183,6 +218,7 @@ def test_a_confident_reading_that_dropped_paragraphs_gets_the_photo_tries():
     gray = np.asarray(engine_pages.render_page().convert("L"))
     whole = PageText(number=1, text="…", mean_confidence=92.0, coverage=0.97)
     assert looks_for(gray, whole, unreadable=False) == []
+    assert looks_for(gray, whole, unreadable=False, glimpsed=True) == [("dark_print", 3)]
     dropped = PageText(number=1, text="…", mean_confidence=92.0, coverage=INCOMPLETE_READING - 0.2)
     assert [look for look, _ in looks_for(gray, dropped, unreadable=False)] == [
         "photo_deblur", "photo_binary", "photo"]

@@ -779,6 +779,20 @@ def test_a_caps_mention_ocr_turned_into_another_name_does_not_make_a_confident_r
     assert verdict.confidence < 0.9
 
 
+def test_a_full_mention_damaged_in_every_part_is_no_sure_other_person():
+    """A pen stroke across "Попова Дмитрия Ильича" read "Побова Дуйтрия ИЙьича": the first name differs,
+    but so does the surname, through letters OCR does not confuse. The initials "Попов Д.И." may be his:
+    a reject a person looks at, not a confident one. Read with the surname whole, "Попова Дуйтрия
+    Ильича" names another first name for sure, and the initials are that person's."""
+    applicant = Applicant(_iin("78050436438"), "Попов", "Дмитрий", "Ильич")
+    footer = "С приказом ознакомлен: Попов Д.И.\nДиректор Сейткали Б.Н."
+    verdict = verify(order("Побова Дуйтрия ИЙьича", footer=footer), applicant)
+    assert verdict.verdict is False and verdict.review_reasons == ["initials_unconfirmed"], verdict.checks["name"].detail
+    assert verdict.confidence < 0.9
+    whole = verify(order("Попова Дуйтрия Ильича", footer=footer), applicant)
+    assert whole.verdict is False and whole.checks["name"].detail["near_miss"]["reason"] == "initials_of_other_person"
+
+
 def test_her_iin_still_identifies_her_when_her_damaged_name_stands_beside_her_initials():
     text = order("Ахметовой Ерлановне", f", ИИН {AKHMETOVA_IIN}",
                  footer="С приказом ознакомлена: Ахметова Д.Е.\nДиректор Сейткали Б.Н.")

@@ -662,10 +662,11 @@ def scale_for_ocr(gray: np.ndarray, x_height: Optional[float] = None) -> np.ndar
 
 # ---------------------------------------------------------------------------------------- second look
 
-SECOND_LOOKS = ("ink", "photo", "photo_binary", "photo_deblur", "ink+photo", "ink+photo_binary", "ink+photo_deblur")
+SECOND_LOOKS = ("ink", "dark_print", "photo", "photo_binary", "photo_deblur", "ink+photo", "ink+photo_binary", "ink+photo_deblur")
 PHOTO_X_HEIGHT = 30.0  # px: the second look at a photo reads larger letters than the first pass
 STROKE_CORE_LEVELS = (40, 150)  # gray levels of a deblurred photo stretched to black..white
 PHOTO_MIN_UPSCALE = 1.4
+DARK_PRINT_LEVEL = 100  # of a flattened page (paper 255, print 0): lighter ink is a seal's, not the print's
 
 
 def has_colour_ink(image: np.ndarray) -> bool:
@@ -687,6 +688,8 @@ def prepare_look(image: np.ndarray, look: str) -> np.ndarray:
     - ``ink``: the first pass's steps on ``separate_ink``'s gray: stamps and coloured signatures
       over the name divided out (the page outline is found on the plain gray first: a coloured
       table would otherwise turn into paper too);
+    - ``dark_print``: the first pass's steps on ``keep_dark_print``'s page: the mid-gray ink of a
+      seal on a page scanned in gray turned to paper;
     - ``photo``: for a hard phone photo: the outline, the illumination flattened always (the first
       pass leaves mild unevenness alone), a light denoise (JPEG blocks) and an unsharp mask against
       motion and focus blur, and letters enlarged to ``PHOTO_X_HEIGHT`` (Tesseract reads blurred
@@ -708,6 +711,8 @@ def prepare_look(image: np.ndarray, look: str) -> np.ndarray:
         gray = warp_quad(gray, corners)
     if look == "ink":
         return _prepare_flat(normalise_illumination(gray))
+    if look == "dark_print":
+        return _prepare_flat(keep_dark_print(gray))
     flat = flatten_illumination(gray)
     crisp = undo_motion_blur(flat) if look.endswith("deblur") else sharpen(flat)
     prepared = _prepare_flat(crisp, target_x_height=PHOTO_X_HEIGHT)
@@ -716,6 +721,20 @@ def prepare_look(image: np.ndarray, look: str) -> np.ndarray:
     if look.endswith("deblur"):
         return keep_stroke_cores(prepared)
     return prepared
+
+
+def keep_dark_print(gray: np.ndarray) -> np.ndarray:
+    """The page flattened (``flatten_illumination``) with only the ink darker than ``DARK_PRINT_LEVEL``
+    kept: the rest turned to paper.
+
+    A seal or a coloured signature scanned in gray has no colour left to separate it by, but its ink
+    stays lighter than the black print (a violet or blue seal at 100-160 on the flattened page, the
+    print under 60): "Лысенко Мария Даниловна" under a gray seal read "Лысено Мария, Данипо\\на". The
+    print's own gray edges go too, which a page scanned at 200-300 DPI can spare.
+    """
+    table = np.arange(256, dtype=np.uint8)
+    table[DARK_PRINT_LEVEL + 1:] = 255
+    return cv2.LUT(flatten_illumination(gray), table)
 
 
 def keep_stroke_cores(gray: np.ndarray) -> np.ndarray:

@@ -387,10 +387,11 @@ def resolve_mentions(search: NameSearch) -> NameSearch:
     confuse ("Дана" read where she is Диана: her name damaged, or her sister Дана's), its first name
     was lost ("Орловой Владимировне": a stroke, a seal, a line break of two columns), the name is too
     damaged to match, or the other first name starts with a letter OCR confuses with her initial
-    ("Лане" for a Д.). Full mentions of the applicant are never reassigned.
+    ("Лане" for a Д.), or its surname is damaged too (``_surname_damaged``). Full mentions of the
+    applicant are never reassigned.
     """
     others = [m for m in search.near_misses if m.other and m.reason in OTHER_PERSON_REASONS
-              and not m.other.get("initials")]
+              and not m.other.get("initials") and not _surname_damaged(m)]
     doubtful = _doubtful_full_mentions(search)
     if not others and not doubtful:
         return search
@@ -445,8 +446,17 @@ def _doubtful_full_mentions(search: NameSearch) -> list[NameOccurrence]:
     doubtful = [o for o in search.accepted if o.pattern not in INITIALS_PATTERNS
                 and o.parts.get("first", {}).get("hard_edits")]
     doubtful += [m for m in search.near_misses if m.first_lost or (
-        m.reason in ("too_many_ocr_errors", "ocr_errors_in_surname_and_first_name") and "first" in m.parts)]
+        m.reason in ("too_many_ocr_errors", "ocr_errors_in_surname_and_first_name") and "first" in m.parts)
+        or (m.other and m.reason in OTHER_PERSON_REASONS and not m.other.get("initials") and _surname_damaged(m))]
     return doubtful
+
+
+def _surname_damaged(mention: NameOccurrence) -> bool:
+    """True when the surname of a full mention naming another first name or patronymic was read only
+    through letters OCR does not confuse: a pen stroke across the line ("Побова Дуйтрия ИЙьича" for
+    Попова Дмитрия Ильича) damages every part of her name alike, so the first name that differs is no
+    sure sign of another person. A relative's or a namesake's surname is read as well as the line."""
+    return bool(mention.parts.get("surname", {}).get("hard_edits")) and not (mention.other or {}).get("other_gender")
 
 
 def _may_abbreviate(short: NameOccurrence, full: NameOccurrence) -> bool:
@@ -895,6 +905,15 @@ def settled(verdict: Verdict) -> bool:
     clear_reading = ocr_confidence is None or ocr_confidence >= CLEAR_READING_CONFIDENCE
     return (codes == {ErrorCode.NAME_NOT_FOUND.value} and near_miss.get("reason") in OTHER_PERSON_REASONS
             and clear_reading)
+
+
+def name_glimpsed(verdict: Verdict) -> bool:
+    """True when the reading saw something of the applicant's name without accepting it: her surname
+    alone, a mention too damaged to be surely hers, initials in doubt. A reject that glimpsed nothing
+    of her (another person's document, no person at all) is as clear as its reading."""
+    name = verdict.checks.get("name")
+    return name is not None and bool(name.snippet or name.detail.get("near_miss")
+                                     or "surname_only" in verdict.review_reasons)
 
 
 def review_reasons(verdict: Verdict) -> list[str]:
