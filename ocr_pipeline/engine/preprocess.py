@@ -662,7 +662,8 @@ def scale_for_ocr(gray: np.ndarray, x_height: Optional[float] = None) -> np.ndar
 
 # ---------------------------------------------------------------------------------------- second look
 
-SECOND_LOOKS = ("ink", "dark_print", "photo", "photo_binary", "photo_deblur", "ink+photo", "ink+photo_binary", "ink+photo_deblur")
+SECOND_LOOKS = ("ink", "dark_print", "photo", "photo_binary", "photo_deblur",
+                "ink+photo", "ink+photo_binary", "ink+photo_deblur")
 PHOTO_X_HEIGHT = 30.0  # px: the second look at a photo reads larger letters than the first pass
 STROKE_CORE_LEVELS = (40, 150)  # gray levels of a deblurred photo stretched to black..white
 PHOTO_MIN_UPSCALE = 1.4
