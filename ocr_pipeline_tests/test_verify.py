@@ -511,6 +511,18 @@ def test_a_relative_introduced_as_such_is_no_sure_sign_the_order_is_about_someon
     about the person whose relative he is; no confident "another person" reject."""
     text = order("Ивжнвй Мфр Пвтрвне", footer=f"{relation}Иванов Андрей Сергеевич, 18.04.2021 г.р.\n"
                                                "Директор ТОО «Ромашка» Сейткали Б.Н.")
+    _assert_relative_of_subject(text)
+
+
+@pytest.mark.parametrize("relation", [" (сестра)", " – брат"])
+def test_a_relative_named_with_the_relation_after_the_name_is_no_sure_sign_either(relation):
+    """"Контактное лицо: Иванова Анна Петровна (сестра)": the relation follows the name."""
+    text = order("Ивжнвй Мфр Пвтрвне", footer=f"Контактное лицо: Иванова Анна Петровна{relation}, тел. 8 (701) "
+                                               "273-28-29\nДиректор ТОО «Ромашка» Сейткали Б.Н.")
+    _assert_relative_of_subject(text)
+
+
+def _assert_relative_of_subject(text: str) -> None:
     verdict = verify(text)
     assert verdict.error_codes == ["NAME_NOT_FOUND"]
     assert verdict.checks["name"].detail["near_miss"]["reason"] == "relative_of_subject"
@@ -791,6 +803,41 @@ def test_a_full_mention_damaged_in_every_part_is_no_sure_other_person():
     assert verdict.confidence < 0.9
     whole = verify(order("Попова Дуйтрия Ильича", footer=footer), applicant)
     assert whole.verdict is False and whole.checks["name"].detail["near_miss"]["reason"] == "initials_of_other_person"
+
+
+def sick_leave_read_by_columns(mention: str, iin: str) -> str:
+    """A sick-leave sheet whose table OCR read column by column: the labels, then the values."""
+    return f"""ТОО «Медицинский центр «Шипагер»» БИН 161040055162
+ЛИСТ ВРЕМЕННОЙ НЕТРУДОСПОСОБНОСТИ
+№ 0824891 (первичный)
+Выдан {mention} для предъявления по месту работы.
+Дата выдачи
+ИИН
+Место работы
+Причина нетрудоспособности
+Освобождение от работы
+Врач
+Заведующий отделением
+31 октября 2023 года
+{iin[:4]} {iin[4:8]} {iin[8:]}
+ТОО «Нур Курылыс Инвест»
+заболевание (код 01)
+с 5 ноября 2023 года по 12 ноября 2023 года
+Турсынова М.А.
+Ким Р.С."""
+
+
+def test_a_valid_iin_read_apart_from_its_label_is_the_documents_not_a_strangers():
+    """A namesake's sheet: her exact name, his IIN in the value column far from its "ИИН" label, the
+    doctors' names nearer to it than the patient's. The label has no number after it and the IIN no
+    label before it: they belong together, and the IIN contradicts her (a person looks). Her own sheet
+    in the same layout is accepted."""
+    namesake = _iin("65032033947")
+    verdict = verify(sick_leave_read_by_columns("Ивановой Марии Петровне", namesake))
+    assert verdict.verdict is False and verdict.error_codes == ["IIN_MISMATCH"], verdict.checks["iin"].detail
+    assert verdict.review_reasons == ["iin_unattributed"] and verdict.confidence <= 0.8
+    own = verify(sick_leave_read_by_columns("Ивановой Марии Петровне", IVANOVA_IIN))
+    assert own.verdict is True and not own.review_required, own.checks["iin"].detail
 
 
 def test_her_iin_still_identifies_her_when_her_damaged_name_stands_beside_her_initials():

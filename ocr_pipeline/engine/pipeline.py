@@ -164,10 +164,11 @@ def looks_for(image: np.ndarray, reading: PageText, unreadable: bool,
     however confident the rest) gets the photo's tries too.
     A confident reading of a page without coloured ink that ``glimpsed`` her name (her surname alone,
     a mention too damaged to accept) gets one try, the page with only its darkest ink kept
-    (``dark_print``): a seal scanned in gray over the name (on the development set it settled 3 of 6
-    such pages, and nothing on the pages that glimpsed nothing of her: a seal stands on most
-    documents, so its presence cannot tell); re-reading such a page with sparse-text mode (psm 11) or
-    enlarged found no name the first pass had missed.
+    (``dark_print``): a seal scanned in gray over the name (it settled 3 of the development set's 6
+    false rejects that were no hard photos). A page that glimpsed nothing of her is not read again: a
+    seal stands on most documents, so its presence cannot tell, and other people's documents would
+    pay the pass. Re-reading a confident page with sparse-text mode (psm 11) or enlarged found no name
+    the first pass had missed.
     """
     colour = has_colour_ink(image)
     incomplete = reading.coverage is not None and reading.coverage < INCOMPLETE_READING

@@ -42,6 +42,11 @@ IIN decisions:
   childcare order) it is that person's. A valid IIN near nobody is not a contradiction but flags
   review (a signer whose name OCR mangled must not reject the applicant's document); with the
   applicant's own IIN elsewhere in the document it is simply someone else's;
+* an IIN label with no number after it and a valid IIN (not hers) with no label before it, that IIN
+  attributed to another person by nearness alone, belong together: a table read column by column
+  (labels first, then values) puts the label far from its number and the value nearer a doctor's or
+  a signer's name than the patient's. The IIN is the document's and contradicts her (review
+  ``iin_unattributed``, confidence 0.8: a namesake's sheet was accepted on her exact name);
 * a title in the nominative ("Директор", "Врач", "Исп.") between the applicant's mention and a
   valid IIN 40+ characters later introduces the signer: the IIN is the signer's;
 * a valid IIN right after "ИП", "БИН", "ТОО", "работодатель" … is the employer's (an individual
@@ -112,7 +117,7 @@ _OCR_DIGIT_CONFUSIONS = frozenset(frozenset(p) for p in (
 ))
 _RELATION_STEMS = tuple(word_key(w) for w in (
     "ребен", "ребён", "сын", "доч", "дет", "бала", "мать", "матер", "отец", "отц", "супруг", "муж",
-    "жена", "жены", "представител", "опекун",
+    "жена", "жены", "представител", "опекун", "сестр", "брат", "әпке", "қарындас", "сіңлі", "бауыр",
 ))
 _CHILD_OR_SPOUSE_STEMS = tuple(word_key(w) for w in (
     "ребен", "ребён", "сын", "доч", "дет", "бала", "супруг", "муж", "жена", "жены", "жұбай",
@@ -266,6 +271,7 @@ OTHER_PERSON_REASONS = frozenset({"first_name_differs", "patronymic_differs", "p
 
 
 RELATION_WINDOW_CHARS = 30  # "Ребенок: ", "Супруг работника: ", "(сын) " before the name
+RELATION_AFTER_CHARS = 12  # " (сестра)", " – брат" right after the name
 OTHER_PATRONYMIC_WINDOW_CHARS = 40  # after a first name: where its patronymic stands, noise between
 PATRONYMIC_STEM_LETTERS = 5  # a patronymic's first letters, compared within one edit
 _PATRONYMIC_SUFFIXES = tuple(word_key(w) for w in ("овн", "евн", "ович", "евич", "ичн", "ұлы", "улы", "қызы", "кызы"))
@@ -275,9 +281,10 @@ MAX_LABEL_WORDS = 2  # between the relation word and the name: "Супруга �
 
 def mark_relatives(search: NameSearch, pages: list[PreparedPage], has_patronymic: bool = True) -> NameSearch:
     """Near misses introduced as a relation ("Ребенок: Кузнецов Андрей Ильдусович", "Супруг работника:
-    …") become ``relative_of_subject``: a relative of the person the document is about, so no sign that
-    the document is about someone else. An order about the applicant names her son in full; when OCR
-    loses her own name, the son's must not turn the verdict into a sure "another person".
+    …") or followed by one ("Мухаметшина Резеда Владимировна (сестра)") become ``relative_of_subject``:
+    a relative of the person the document is about, so no sign that the document is about someone else.
+    An order about the applicant names her son in full; when OCR loses her own name, the son's must not
+    turn the verdict into a sure "another person".
 
     Her surname and first name without her patronymic, introduced as a child or a spouse ("Ребенок:
     Кравчук Оксана Ильин…": the patronymic cut by OCR), are a relative's who shares them, not her: the
@@ -302,8 +309,14 @@ def mark_relatives(search: NameSearch, pages: list[PreparedPage], has_patronymic
         return any(token.start >= start and token.key.startswith(stems) and label_of_mention(token)
                    for token in page.tokens if token.end <= mention.start)
 
+    def relation_follows(mention) -> bool:  # "Мухаметшина Резеда Владимировна (сестра)"
+        page = by_number.get(mention.page)
+        return page is not None and any(
+            mention.end <= token.start < mention.end + RELATION_AFTER_CHARS and token.key.startswith(_RELATION_STEMS)
+            and not re.search(r"\w", page.text[mention.end:token.start]) for token in page.tokens)
+
     for miss in search.near_misses:
-        if miss.reason in OTHER_PERSON_REASONS and introduced_as(miss, _RELATION_STEMS):
+        if miss.reason in OTHER_PERSON_REASONS and (introduced_as(miss, _RELATION_STEMS) or relation_follows(miss)):
             miss.reason = "relative_of_subject"
     for mention in list(search.accepted):
         cut_short = has_patronymic and mention.patronymic == "absent"
@@ -717,6 +730,7 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
     contradicting: list[dict[str, Any]] = []
     attributed: list[dict[str, Any]] = []
     doubtful: list[dict[str, Any]] = []
+    apart: list[dict[str, Any]] = []  # other people's valid IINs without a label before them
     for number, page in [] if own else garbled:
         if _owner(number, page, search, matcher, applicant_iin_present=bool(own)) == "applicant":
             entry = {"iin": mask_iin(number.number), "page": page.number, "owner": "applicant", "unreadable": True}
@@ -740,6 +754,8 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
         if _ocr_copy_of(number.number, applicant.iin) is not None:
             entry["close_to_applicant_iin"] = True
         if owner not in ("applicant", "nobody"):
+            if number.kind == "iin" and not _label_before(number, page):
+                apart.append(entry)  # its "ИИН" label may be elsewhere: a table read column by column
             attributed.append(entry)
         elif owner == "nobody" or hers_misread:
             doubtful.append(entry)
@@ -771,8 +787,24 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
                            snippet=f"ИИН {mask_iin(number.number)}", detail=detail)
     detail["status"] = "absent"
     if not doubtful and (unread := sum(_unread_iin_labels(page) for page in pages)):
+        if apart:
+            # an IIN label with no number after it, and a valid IIN with no label before it: a table read
+            # column by column (labels, then values) put them apart, and the document's IIN is that one
+            remaining = [a for a in attributed if a not in apart]
+            if remaining:
+                detail["other_people_iins"] = remaining
+            else:
+                del detail["other_people_iins"]
+            detail.update(status="mismatch", contradicting=[dict(a, against="label_apart") for a in apart])
+            return CheckResult(matched=False, score=0.0, page=apart[0]["page"], snippet=f"ИИН {apart[0]['iin']}",
+                               detail=detail)
         detail["unread_labels"] = unread
     return CheckResult(matched=False, score=0.5, detail=detail)
+
+
+def _label_before(number: FoundNumber, page: PreparedPage) -> bool:
+    """True when an IIN label ("ИИН", "ЖСН") stands within ``UNREAD_LABEL_CHARS`` before ``number``."""
+    return _IIN_LABEL_RE.search(fold(page.text[max(0, number.start - UNREAD_LABEL_CHARS): number.start])) is not None
 
 
 def _blurred_copy_of(number: str, iin: str) -> bool:
