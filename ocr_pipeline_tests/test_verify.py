@@ -116,6 +116,33 @@ def test_an_ocr_slip_in_her_first_name_on_a_poor_reading_needs_the_iin():
     assert verify(order("Ивановой Марии Петровне"), confidence=51.0).verdict is True
 
 
+@pytest.mark.parametrize("unread", ["Сариветчы", "Сергеев", "Пвтфакы"])
+def test_her_surname_and_first_name_with_an_unreadable_patronymic_need_the_iin(unread):
+    # a photo of Мария Сергеевна's order, the patronymic garbled past recognition: surname and first
+    # name alone are a namesake's as much as hers; her IIN beside them settles it
+    text = order(f"Ивановой Марии\n{unread}")
+    verdict = verify(text, confidence=58.0)
+    assert verdict.verdict is False and verdict.error_codes == ["NAME_NOT_FOUND"]
+    assert verdict.review_reasons == ["patronymic_unread"] and verdict.confidence < 0.9
+    assert verify(order(f"Ивановой Марии {unread}", f" (ИИН {IVANOVA_IIN})"), confidence=58.0).verdict is True
+    # without a word in the patronymic's place (a comma, a position, her own patronymic, a word that
+    # still resembles hers, the next column's common word) nothing changes
+    for mention in ("Ивановой Марии, экономисту", "Ивановой Марии\nэкономисту", "Ивановой Марии Петровны",
+                    "Ивановой Марии\nПстрсвиы", "Ивановой Марии Настояшая"):
+        assert verify(order(mention), confidence=58.0).verdict is True, mention
+
+
+def test_a_patronymic_a_letter_or_two_from_hers_is_no_sure_other_person():
+    # "Сержкызы" for Серікқызы: OCR read "ік" as one "ж"; a namesake's patronymic would be as close
+    applicant = Applicant(_iin("95020340012"), "Нурпеисова", "Дана", "Серікқызы")
+    near = verify(order("Нурпеисовой Дане Сержкызы"), applicant, confidence=88.0)
+    assert near.verdict is False and near.error_codes == ["NAME_NOT_FOUND"]
+    assert near.review_reasons == ["fuzzy_name"] and near.confidence < 0.9
+    assert near.checks["name"].detail["near_miss"]["near_hers"] is True
+    other = verify(order("Нурпеисовой Дане Қанатқызы"), applicant, confidence=88.0)
+    assert other.verdict is False and other.review_required is False and other.confidence >= 0.9
+
+
 def test_initials_beside_her_patronymic_whose_name_a_stroke_made_unreadable_count_for_no_one():
     # the body's full mention lost its surname and first name to a pen stroke; "Кайратовны" is left.
     # It may be hers or her sister Динара's, whom "Абенова Д.К." abbreviates just as well
@@ -293,6 +320,22 @@ def test_child_iin_in_a_childcare_order_is_not_a_contradiction():
     verdict = verify(text)
     assert verdict.verdict is True, verdict.errors
     assert verdict.document_type == "childcare_leave_order"
+
+
+def test_the_iin_on_a_relatives_line_is_the_relatives_when_ocr_garbled_the_name():
+    # a poor photo: the spouse's name is no readable name, the line's relation still says whose it is
+    text = (f"ПРИКАЗ № 77\nО предоставлении отпуска по уходу за ребенком до достижения им возраста трех лет\n"
+            f"В соответствии со статьей 100 Трудового кодекса Республики Казахстан ПРИКАЗЫВАЮ:\n"
+            f"1. Предоставить Ивановой Марии Петровне, ведущему специалисту службы персонала, отпуск\n"
+            f"без сохранения заработной платы по уходу за ребенком до достижения им возраста трех лет\n"
+            f"с 19.07.2024 г. по 24.05.2027 г. с сохранением места работы и стажа по специальности.\n"
+            f"2. Супруг работника: Ивфноасв Сфргей Олвгомч, ИИН № {NAMESAKE_IIN},\n"
+            f"место работы — АО «Алтын Дала».\nОснование: заявление работника от 13.07.2024 г.")
+    verdict = verify(text, confidence=64.0)
+    assert verdict.verdict is True, verdict.errors
+    assert verdict.checks["iin"].detail["other_people_iins"][0]["owner"] == "other"
+    unlabelled = text.replace("Супруг работника:", "Кроме того,")  # a stranger's IIN nobody claims: it decides
+    assert verify(unlabelled, confidence=64.0).error_codes == ["IIN_MISMATCH"]
 
 
 def test_named_child_iin_is_not_a_contradiction():

@@ -286,6 +286,10 @@ class PartHit:
         return self.last_token - self.first_token
 
 
+RESEMBLANCE_DISTANCE = 0.5
+NEAR_PATRONYMIC_EDITS = 2  # another patronymic this close to hers may be hers misread
+
+
 class _PartForms:
     """The folded forms of one name part, matched against single words or short runs of words."""
 
@@ -302,6 +306,11 @@ class _PartForms:
             if form.case not in self.cases.setdefault(key, []):
                 self.cases[key].append(form.case)
         self.max_words = max((len(f.text.replace("-", " ").split()) for f in forms), default=1)
+
+    def resembles(self, key: str) -> bool:
+        """True when at least half the letters of some form are in place in ``key`` (normalised edit
+        distance at most ``RESEMBLANCE_DISTANCE``): the part garbled by OCR rather than another word."""
+        return any(Levenshtein.normalized_distance(expected, key) <= RESEMBLANCE_DISTANCE for expected in self.forms)
 
     def match_key(self, key: str) -> Optional[tuple[str, WordForm, Distance]]:
         if not key:
@@ -462,7 +471,8 @@ class NameOccurrence:
     hard_edits: int = 0
     reason: str = ""
     parts: dict[str, dict] = field(default_factory=dict)
-    patronymic: str = "absent"  # matched | initial | absent | unverified
+    # matched | initial | absent | unverified (the request has none) | unread (a word in its place, not hers)
+    patronymic: str = "absent"
     exact: bool = False
     # a near miss that names another person in full with the applicant's surname: that person's first
     # name and patronymic (folded; "" when not printed), for deciding whose initials "Иванова М.П." are
@@ -637,8 +647,7 @@ class NameMatcher:
                 miss = self._miss(page, [first, surname], tokens[first.first_token].start,
                                   tokens[surname.last_token - 1].end, "first patronymic surname",
                                   "patronymic_differs")
-                miss.other = {"first": first.expected_key, "patronymic": previous.key}
-                return miss
+                return self._with_other_patronymic(miss, first.expected_key, previous.key)
             other_first = tokens[s - 2]
             if (previous.capitalised and other_first.capitalised and other_first.is_word
                     and len(other_first.key) >= 3 and other_first.key not in _NOT_NAMES
@@ -677,9 +686,24 @@ class NameMatcher:
                     return occurrence
                 miss = self._miss(page, [surname, first], tokens[surname.first_token].start, end,
                                   "surname first patronymic", "patronymic_differs")
-                miss.other = {"first": first.expected_key, "patronymic": nxt.key}
-                return miss
+                return self._with_other_patronymic(miss, first.expected_key, nxt.key)
+            if (self.patronymic is not None and _in_patronymic_place(page, first.last_token, k)
+                    and not self.patronymic.resembles(nxt.key)):
+                occurrence = self._decide(page, [surname, first], pattern, extra_end=nxt.end)
+                occurrence.patronymic = "unread"
+                return occurrence
         return self._decide(page, [surname, first], pattern)
+
+    def _with_other_patronymic(self, miss: NameOccurrence, first_key: str, patronymic_key: str) -> NameOccurrence:
+        """``miss`` names her first name with the patronymic ``patronymic_key``; ``other["near_hers"]``
+        when that patronymic is within ``NEAR_PATRONYMIC_EDITS`` of hers: OCR merges and splits letters
+        ("Сержкызы" for Серікқызы, "ік" read as one "ж"), so it may be hers damaged."""
+        miss.other = {"first": first_key, "patronymic": patronymic_key}
+        if self.patronymic is not None and any(
+                Levenshtein.distance(expected, patronymic_key, score_cutoff=NEAR_PATRONYMIC_EDITS)
+                <= NEAR_PATRONYMIC_EDITS for expected in self.patronymic.forms):
+            miss.other["near_hers"] = "yes"
+        return miss
 
     def _check_patronymic_initial(self, occurrence: NameOccurrence, initial_key: str,
                                   dotted: bool = True) -> NameOccurrence:
@@ -805,6 +829,21 @@ def _close(tokens: list[Token], end: int, start: int, limit: int = 3) -> bool:
     separated by at most ``limit`` characters each: the parts of one name, not of two sentences."""
     return all(tokens[k + 1].start - tokens[k].end <= limit for k in range(max(end - 1, 0), start)
                if k + 1 < len(tokens))
+
+
+def _in_patronymic_place(page: PreparedPage, first_end: int, k: int) -> bool:
+    """True when token ``k``, right after a first name ending at token ``first_end``, stands where a
+    patronymic would: a capitalised word of 5+ letters, nothing but space between them (no comma, no
+    line's label), no title or label itself. OCR that garbles a patronymic past recognition
+    ("Ивановой Марии\nСариветчы" for "… Сергеевны") leaves such a word: when it does not resemble hers
+    either (``_PartForms.resembles``), the mention names her surname and first name and a patronymic
+    nobody can read."""
+    tokens = page.tokens
+    word = tokens[k]
+    gap = page.text[tokens[first_end - 1].end:word.start]
+    after = page.text[word.end:word.end + 1]
+    return (word.capitalised and word.key.isalpha() and len(word.key) >= 5 and not gap.strip(_SPECKS + "\n")
+            and word.key not in _NOT_NAMES and word.key not in _LABEL_KEYS and after != ":")
 
 
 def _skip_labels(tokens: list[Token], k: int, limit: int = 2) -> int:

@@ -111,6 +111,7 @@ MAX_DIGITS_BLURRED = 5  # of 12: a checksum-failing number beside her name this 
 UNREAD_LABEL_CHARS = 30  # an IIN label with no number found within this many characters was not read
 ATTRIBUTION_BEFORE_CHARS = 200
 ATTRIBUTION_AFTER_CHARS = 60
+RELATION_LINE_CHARS = 100  # how far back on its line a relation word claims an IIN no readable name claims
 
 _OCR_DIGIT_CONFUSIONS = frozenset(frozenset(p) for p in (
     "38", "17", "56", "08", "68", "06", "09", "35", "27", "89", "49", "14",
@@ -171,6 +172,7 @@ def verify_pages(pages: list[PageText], applicant: Applicant, settings: EngineSe
     else:
         _weigh_name_against_foreign_iin(name_check, iin_check, readable)
         name_check = _uncorroborated_repairs(name_check, iin_check, readable)
+        name_check = _patronymic_unread(name_check, iin_check, readable, search, prepared)
 
     errors: list[dict[str, str]] = []
     if not readable.matched:
@@ -180,7 +182,11 @@ def verify_pages(pages: list[PageText], applicant: Applicant, settings: EngineSe
             f"{readable.detail['known_words']} common words, mean OCR confidence "
             f"{readable.detail['mean_ocr_confidence']}"))
     else:
-        if name_check.detail.get("uncorroborated"):
+        if name_check.detail.get("patronymic_unread"):
+            errors.append(error_entry(ErrorCode.NAME_NOT_FOUND, "her surname and first name are there, the word in "
+                                      "the patronymic's place cannot be read as hers, and no IIN of the "
+                                      "applicant confirms it"))
+        elif name_check.detail.get("uncorroborated"):
             errors.append(error_entry(ErrorCode.NAME_NOT_FOUND, "only a similar name is in the document (letters "
                                       "OCR does not confuse differ, or the reading is too poor to tell) and no "
                                       "IIN of the applicant confirms it"))
@@ -319,7 +325,7 @@ def mark_relatives(search: NameSearch, pages: list[PreparedPage], has_patronymic
         if miss.reason in OTHER_PERSON_REASONS and (introduced_as(miss, _RELATION_STEMS) or relation_follows(miss)):
             miss.reason = "relative_of_subject"
     for mention in list(search.accepted):
-        cut_short = has_patronymic and mention.patronymic == "absent"
+        cut_short = has_patronymic and mention.patronymic in ("absent", "unread")
         if introduced_as(mention, _CHILD_OR_SPOUSE_STEMS, labelled=not cut_short):
             mention.accepted, mention.reason, mention.score = False, "relative_of_subject", 0.0
             search.accepted.remove(mention)
@@ -345,7 +351,7 @@ def mark_other_patronymics(search: NameSearch, pages: list[PreparedPage], patron
     by_number = {page.number: page for page in pages}
     for mention in list(search.accepted):
         page = by_number.get(mention.page)
-        if mention.patronymic != "absent" or page is None:
+        if mention.patronymic not in ("absent", "unread") or page is None:
             continue
         following = [t for t in page.tokens if mention.end <= t.start < mention.end + OTHER_PATRONYMIC_WINDOW_CHARS
                      and ":" not in page.text[mention.end:t.start]]  # not past the next field's label
@@ -400,11 +406,11 @@ def resolve_mentions(search: NameSearch) -> NameSearch:
     confuse ("Дана" read where she is Диана: her name damaged, or her sister Дана's), its first name
     was lost ("Орловой Владимировне": a stroke, a seal, a line break of two columns), the name is too
     damaged to match, or the other first name starts with a letter OCR confuses with her initial
-    ("Лане" for a Д.), or its surname is damaged too (``_surname_damaged``). Full mentions of the
+    ("Лане" for a Д.), or its surname or patronymic may be hers damaged (``_maybe_hers_damaged``). Full mentions of the
     applicant are never reassigned.
     """
     others = [m for m in search.near_misses if m.other and m.reason in OTHER_PERSON_REASONS
-              and not m.other.get("initials") and not _surname_damaged(m)]
+              and not m.other.get("initials") and not _maybe_hers_damaged(m)]
     doubtful = _doubtful_full_mentions(search)
     if not others and not doubtful:
         return search
@@ -439,7 +445,8 @@ def _abbreviates(short: NameOccurrence, full: NameOccurrence) -> bool:
     other = full.other or {}
     first, patronymic = other.get("first", ""), other.get("patronymic", "")
     if short.pattern not in INITIALS_PATTERNS:  # the full mention has her first name, another patronymic
-        return short.patronymic == "absent" and full.reason in ("patronymic_differs", "patronymic_initial_differs")
+        return short.patronymic in ("absent", "unread") and full.reason in (
+            "patronymic_differs", "patronymic_initial_differs")
     letters = [c for c in short.parts.get("initials", {}).get("found", "").split(".") if c]
     if not letters or not first or first[0] != letters[0]:
         return False
@@ -460,16 +467,22 @@ def _doubtful_full_mentions(search: NameSearch) -> list[NameOccurrence]:
                 and o.parts.get("first", {}).get("hard_edits")]
     doubtful += [m for m in search.near_misses if m.first_lost or (
         m.reason in ("too_many_ocr_errors", "ocr_errors_in_surname_and_first_name") and "first" in m.parts)
-        or (m.other and m.reason in OTHER_PERSON_REASONS and not m.other.get("initials") and _surname_damaged(m))]
+        or (m.other and m.reason in OTHER_PERSON_REASONS and not m.other.get("initials") and _maybe_hers_damaged(m))]
     return doubtful
 
 
-def _surname_damaged(mention: NameOccurrence) -> bool:
-    """True when the surname of a full mention naming another first name or patronymic was read only
-    through letters OCR does not confuse: a pen stroke across the line ("Побова Дуйтрия ИЙьича" for
-    Попова Дмитрия Ильича) damages every part of her name alike, so the first name that differs is no
-    sure sign of another person. A relative's or a namesake's surname is read as well as the line."""
-    return bool(mention.parts.get("surname", {}).get("hard_edits")) and not (mention.other or {}).get("other_gender")
+def _maybe_hers_damaged(mention: NameOccurrence) -> bool:
+    """True when a full mention naming another first name or patronymic may be hers damaged by OCR.
+
+    Its surname read only through letters OCR does not confuse: a pen stroke across the line ("Побова
+    Дуйтрия ИЙьича" for Попова Дмитрия Ильича) damages every part of her name alike, so the first name
+    that differs is no sure sign of another person (a relative's or a namesake's surname is read as well
+    as the line). Or its patronymic is a letter or two from hers (``other["near_hers"]``: "Сержкызы"
+    for Серікқызы), which one OCR merge makes as easily as a namesake's patronymic does.
+    """
+    other = mention.other or {}
+    surname_damaged = bool(mention.parts.get("surname", {}).get("hard_edits")) and not other.get("other_gender")
+    return surname_damaged or bool(other.get("near_hers"))
 
 
 def _may_abbreviate(short: NameOccurrence, full: NameOccurrence) -> bool:
@@ -501,7 +514,8 @@ def other_person_named(search: NameSearch) -> Optional[NameOccurrence]:
     only when the applicant's surname appears nowhere else in the document.
     """
     others = [m for m in search.near_misses if m.other and m.reason in OTHER_PERSON_REASONS
-              and (m.parts.get("surname", {}).get("cost", 1.0) <= 0.5 or m.other.get("other_gender"))]
+              and (m.parts.get("surname", {}).get("cost", 1.0) <= 0.5 or m.other.get("other_gender"))
+              and not m.other.get("near_hers")]
     for other in others:
         if not (other.other or {}).get("initials"):
             return other
@@ -585,6 +599,40 @@ def _uncorroborated_repairs(name: CheckResult, iin: CheckResult, readable: Check
                        detail=detail)
 
 
+def _patronymic_unread(name: CheckResult, iin: CheckResult, readable: CheckResult, search: NameSearch,
+                       pages: list[PreparedPage]) -> CheckResult:
+    """Her surname and first name with an unreadable word where the patronymic stands, on a reading
+    that is not clear, and nothing else of her (her patronymic, its initial, her IIN) are not hers: the
+    name check fails and a person looks (``patronymic_unread``).
+
+    Surname and first name are shared by namesakes far more often than the full name is (Иванова
+    Мария): the patronymic is what tells them apart, and OCR that garbles it ("Ивановой Марии
+    Сариветчы", a photo of Мария Сергеевна's order) leaves no way to tell hers from another's. A clear
+    reading reads a patronymic as one (``patronymic_differs``); a word it reads there is the next
+    column's ("Есенов Жандос Настоящая": a bilingual page read across), not a patronymic. So is a common
+    word of such documents however poorly read ("Настояшая").
+    """
+    confidence = readable.detail.get("mean_ocr_confidence")
+    if (name.matched is False or iin.detail.get("status") != "absent"
+            or confidence is None or confidence >= CLEAR_READING_CONFIDENCE):
+        return name
+    by_number = {page.number: page for page in pages}
+    if not any(m.patronymic == "unread" and not _common_word_ends(m, by_number.get(m.page)) for m in search.accepted) \
+            or any(m.patronymic in ("matched", "initial") for m in search.accepted):
+        return name
+    detail = dict(name.detail, patronymic_unread=True)
+    return CheckResult(matched=False, score=round(name.score * 0.5, 4), page=name.page, snippet=name.snippet,
+                       detail=detail)
+
+
+def _common_word_ends(mention: NameOccurrence, page: Optional[PreparedPage]) -> bool:
+    """True when the last word of ``mention`` is one of ``_COMMON_WORDS`` (5+ letters) or one OCR slip
+    or two from it."""
+    last = next((t for t in reversed(page.tokens) if t.end <= mention.end), None) if page else None
+    return last is not None and any(
+        len(word) >= 5 and Levenshtein.distance(word, last.key, score_cutoff=2) <= 2 for word in _COMMON_WORDS)
+
+
 def _name_check(search: NameSearch, forms) -> CheckResult:
     best = search.best
     if best is None:
@@ -593,6 +641,8 @@ def _name_check(search: NameSearch, forms) -> CheckResult:
         miss = search.near_misses[0] if search.near_misses else None
         if miss is not None:
             detail["near_miss"] = {"reason": miss.reason, "pattern": miss.pattern, "page": miss.page}
+            if (miss.other or {}).get("near_hers"):
+                detail["near_miss"]["near_hers"] = True
             return CheckResult(matched=False, score=miss.score, page=miss.page, snippet=_short(miss.found),
                                detail=detail)
         return CheckResult(matched=False, score=0.0, detail=detail)
@@ -630,7 +680,10 @@ def _near_miss_hint(search: NameSearch) -> str:
         "too_many_ocr_errors": "a similar name is there, too different to be OCR noise",
         "ocr_errors_in_surname_and_first_name": "a similar name is there, too different to be OCR noise",
     }
-    return f" ({reasons.get(search.near_misses[0].reason, search.near_misses[0].reason)})"
+    miss = search.near_misses[0]
+    if (miss.other or {}).get("near_hers"):
+        return " (the surname and first name are there with a patronymic a letter or two from hers)"
+    return f" ({reasons.get(miss.reason, miss.reason)})"
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -865,7 +918,10 @@ def _owner(number: FoundNumber, page: PreparedPage, search: NameSearch, matcher:
             t.key in _EMPLOYER_WORDS for t in page.tokens if window_start <= t.start and t.end <= number.start):
         return "employer"
     if not candidates:
-        if _stem_between(page, window_start, number.start, _RELATION_STEMS) or applicant_iin_present:
+        # a relation labelling the number's line ("Супруга работника: <name OCR garbled>, ИИН …")
+        line_start = max(page.text.rfind("\n", 0, number.start) + 1, number.start - RELATION_LINE_CHARS)
+        relation_start = max([min(window_start, line_start)] + preceding)
+        if _stem_between(page, relation_start, number.start, _RELATION_STEMS) or applicant_iin_present:
             return "other"
         return "nobody"
     candidates.sort(key=lambda c: (c[0], c[1] != "other"))
@@ -909,7 +965,7 @@ def _type_check(classification: Classification, settings: EngineSettings) -> Che
 _REVIEW_REASON_CHECK = {
     "initials_only": "name", "fuzzy_name": "name", "patronymic_unverified": "name",
     "conflicting_mention": "name", "name_not_read": "name", "name_conflicts": "name", "initials_unconfirmed": "name",
-    "surname_only": "name", "poor_reading": "readable",
+    "surname_only": "name", "patronymic_unread": "name", "poor_reading": "readable",
     "iin_misread": "iin", "iin_possibly_misread": "iin", "iin_unreadable": "iin", "iin_unattributed": "iin",
 }
 POOR_READING_CONFIDENCE = 60.0  # mean OCR confidence under which a missing name may be a misreading
@@ -917,7 +973,8 @@ CLEAR_READING_CONFIDENCE = 85.0  # above it, another person's name read where he
 
 
 # reasons that say the name itself was not (fully) read: another reading may settle them
-NAME_READING_REASONS = frozenset({"name_not_read", "name_conflicts", "surname_only", "poor_reading"})
+NAME_READING_REASONS = frozenset({"name_not_read", "name_conflicts", "surname_only", "poor_reading",
+                                  "patronymic_unread"})
 
 
 def settled(verdict: Verdict) -> bool:
@@ -936,7 +993,7 @@ def settled(verdict: Verdict) -> bool:
         else None
     clear_reading = ocr_confidence is None or ocr_confidence >= CLEAR_READING_CONFIDENCE
     return (codes == {ErrorCode.NAME_NOT_FOUND.value} and near_miss.get("reason") in OTHER_PERSON_REASONS
-            and clear_reading)
+            and not near_miss.get("near_hers") and clear_reading)
 
 
 def name_glimpsed(verdict: Verdict) -> bool:
@@ -998,13 +1055,17 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
             reasons.append("iin_unattributed")  # a stranger's IIN nobody's name claims decided it
         if any(c.get("uncertain") for c in contradicting):
             reasons.append("iin_unreadable")  # a checksum-failing number unlabelled or poorly read decided it
+    elif name.detail.get("patronymic_unread"):
+        reasons.append("patronymic_unread")
     elif name.detail.get("uncorroborated"):
         reasons.append("fuzzy_name")
     elif ErrorCode.NAME_NOT_FOUND.value in codes and _initials_unconfirmed(search):
         reasons.append("initials_unconfirmed")
     elif ErrorCode.NAME_NOT_FOUND.value in codes and other_person_named(search) is None:
         ocr_confidence = readable.detail.get("mean_ocr_confidence")
-        if search.surname_hits:
+        if name.detail.get("near_miss", {}).get("near_hers"):
+            reasons.append("fuzzy_name")  # her name with a patronymic a letter or two from hers
+        elif search.surname_hits:
             reasons.append("surname_only")
         elif ocr_confidence is not None and ocr_confidence < POOR_READING_CONFIDENCE:
             reasons.append("poor_reading")
@@ -1055,7 +1116,7 @@ def _confidence(verdict: bool, errors: list[dict[str, str]], readable: CheckResu
         close = any(c.get("close_to_applicant_iin") for c in contradicting)
         value = 0.6 if close else 0.8 if any(c.get("against") or c.get("uncertain") for c in contradicting) \
             else 0.96
-    elif name.detail.get("uncorroborated"):
+    elif name.detail.get("uncorroborated") or name.detail.get("patronymic_unread"):
         value = 0.6
     elif ErrorCode.NAME_NOT_FOUND.value in codes:
         if _initials_unconfirmed(search):
