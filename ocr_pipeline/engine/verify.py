@@ -11,7 +11,9 @@ person with her surname whom they could abbreviate ("Ахметовой Дина
 Динара's document, not Дина's). A relative named in full (another first name, patronymic or first
 initial, or the other gender's surname) is a clear reject, not a review case, unless a relation word
 introduces him ("Ребенок: Кузнецов Андрей …", ``mark_relatives``): the child or spouse of the person
-the document is about says nothing about who that person is.
+the document is about says nothing about who that person is. Her surname and first name with a word
+in the patronymic's place that is not hers (``_patronymic_unread``) are a namesake's as much as hers
+on a poor reading; a patronymic within two letters of hers is no sure other person either.
 
 The applicant's IIN is the strongest identifier (``_identified_by_iin``): printed exactly (checksum
 valid) beside her surname it identifies her when a seal, a signature or one misread letter hides the
@@ -41,7 +43,8 @@ IIN decisions:
   it is nearer to another person named in the document (the director who signs, the child in a
   childcare order) it is that person's. A valid IIN near nobody is not a contradiction but flags
   review (a signer whose name OCR mangled must not reject the applicant's document); with the
-  applicant's own IIN elsewhere in the document it is simply someone else's;
+  applicant's own IIN elsewhere in the document, or on a line a relation word opens ("Супруга
+  работника: <a name OCR garbled>, ИИН …"), it is simply someone else's;
 * an IIN label with no number after it and a valid IIN (not hers) with no label before it, that IIN
   attributed to another person by nearness alone, belong together: a table read column by column
   (labels first, then values) puts the label far from its number and the value nearer a doctor's or
