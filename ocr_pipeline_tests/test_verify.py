@@ -402,6 +402,25 @@ def test_a_printed_iin_that_ocr_lost_sends_her_exact_name_to_review(unread):
     assert verify(form.replace("ИИН {}", "ИИН/БИН")).review_required is False  # the employer's
 
 
+def test_her_iin_partly_read_after_its_label_makes_a_missing_name_no_clear_reject():
+    # ink over the line: the name is gone, the IIN after its label lost four digits, none changed
+    partial = f"{IVANOVA_IIN[:8]} {IVANOVA_IIN[-1]}"
+    verdict = verify(order("Ивфнрвсвой-26?равой Мзрии", f", ИИН №\n{partial}"))
+    assert verdict.verdict is False and verdict.error_codes == ["NAME_NOT_FOUND"]
+    assert verdict.review_reasons == ["iin_partly_read"] and verdict.confidence < 0.9
+    stranger = f"{NAMESAKE_IIN[:8]} {NAMESAKE_IIN[-1]}"  # someone else's, as damaged
+    verdict = verify(order("Ивфнрвсвой-26?равой Мзрии", f", ИИН №\n{stranger}"))
+    assert verdict.verdict is False and verdict.review_reasons == [] and verdict.confidence >= 0.9
+
+
+def test_her_first_name_cut_short_by_a_stroke_is_no_other_first_name():
+    applicant = Applicant(_iin("90050240017"), "Ли", "Ольга", "Владимировна")
+    cut = verify(order("Ли Оль 2, ,"), applicant)  # "Ли Ольге Владимировне" under a stroke
+    assert cut.verdict is False and cut.review_required and cut.confidence < 0.9
+    other = verify(order("Ли Инне"), applicant)  # another first name, read in full: another person
+    assert other.verdict is False and not other.review_required and other.confidence >= 0.9
+
+
 def test_bins_and_unreadable_numbers_are_ignored():
     garbled = "123456789012"
     assert [n.kind for n in find_numbers(garbled)] == ["invalid"]

@@ -288,6 +288,7 @@ class PartHit:
 
 RESEMBLANCE_DISTANCE = 0.5
 NEAR_PATRONYMIC_EDITS = 2  # another patronymic this close to hers may be hers misread
+CUT_FIRST_NAME_LETTERS = 3  # a first name this short that begins hers is hers cut short (Дина/Динара: 4)
 
 
 class _PartForms:
@@ -614,7 +615,10 @@ class NameMatcher:
             lost_first = looks_like_patronymic(nxt.key)
             if lost_first:
                 miss.first_lost = nxt.key
-            if (nxt.key not in _NOT_NAMES and not lost_first
+            # "Ли Оль 2, ,": her first name cut short by a stroke, too short to be another's
+            cut_short = len(nxt.key) <= CUT_FIRST_NAME_LETTERS and not patronymic and any(
+                form.startswith(nxt.key) for form in self.first.forms)
+            if (nxt.key not in _NOT_NAMES and not lost_first and not cut_short
                     and not gap.strip(_SPECKS)):
                 miss.other = {"first": nxt.key, "patronymic": patronymic}
                 found_key = "".join(t.key for t in tokens[surname.first_token:surname.last_token])

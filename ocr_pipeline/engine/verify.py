@@ -110,6 +110,7 @@ MIN_KNOWN_WORDS = 2
 MIN_PLAUSIBLE_SHARE = 0.5
 MIN_OCR_CONFIDENCE = 35.0
 REVIEW_OCR_CONFIDENCE = 60.0
+PARTIAL_IIN_DIGITS = 8  # a labelled number this long that is her IIN with digits lost is hers partly read
 MAX_DIGITS_BLURRED = 5  # of 12: a checksum-failing number beside her name this close to her IIN is hers misread
 UNREAD_LABEL_CHARS = 30  # an IIN label with no number found within this many characters was not read
 ATTRIBUTION_BEFORE_CHARS = 200
@@ -684,6 +685,8 @@ def _near_miss_hint(search: NameSearch) -> str:
         "ocr_errors_in_surname_and_first_name": "a similar name is there, too different to be OCR noise",
     }
     miss = search.near_misses[0]
+    if miss.reason == "first_name_differs" and not miss.other:
+        return " (the surname is there, the word beside it too damaged to tell whose first name it is)"
     if (miss.other or {}).get("near_hers"):
         return " (the surname and first name are there with a patronymic a letter or two from hers)"
     return f" ({reasons.get(miss.reason, miss.reason)})"
@@ -708,6 +711,7 @@ def _ocr_copy_of(number: str, iin: str) -> Optional[int]:
 
 
 _IIN_LABEL_RE = re.compile(r"(?<![^\W_])(?:иин|инн|иии|жсн)(?![^\W_])")
+_PARTIAL_DIGITS_RE = re.compile(r"[\s:;№.,]*([0-9OoОоIl|ЗзБб!](?:[ .\-]?[0-9OoОоIl|ЗзБб!]){5,15})(?![\w])")
 _LABELLED_DIGITS_RE = re.compile(r"[\s:;№.,]*([0-9OoОоIl|ЗзБб!](?:[ .\-]?[0-9OoОоIl|ЗзБб!]){9,15})(?![\w])")
 
 
@@ -855,6 +859,10 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
             return CheckResult(matched=False, score=0.0, page=apart[0]["page"], snippet=f"ИИН {apart[0]['iin']}",
                                detail=detail)
         detail["unread_labels"] = unread
+        partly_read = [{"iin": mask_iin(number), "page": page.number}
+                       for page in pages for number in _partly_read_iins(page, applicant.iin)]
+        if partly_read:
+            detail["partly_read"] = partly_read
     return CheckResult(matched=False, score=0.5, detail=detail)
 
 
@@ -870,6 +878,25 @@ def _blurred_copy_of(number: str, iin: str) -> bool:
     that is not her blurred copy is another person's IIN misread: a reject, sent to review when the
     page reads poorly."""
     return abs(len(number) - len(iin)) <= 1 and Levenshtein.distance(number, iin) <= MAX_DIGITS_BLURRED
+
+
+def _partly_read_iins(page: PreparedPage, iin: str) -> list[str]:
+    """Numbers of ``PARTIAL_IIN_DIGITS`` to 11 digits after an IIN label that are her IIN with digits
+    lost and none changed ("ИИН № 78120245 7" for 781202453297: ink over the line): her birth date and
+    the digits after it, in order. Another person's IIN agrees with hers that far only when born the
+    same day (a twin): such a number proves nothing either way, but a reject that ignores it is no
+    clear reject."""
+    folded = fold(page.text)
+    found = []
+    for label in _IIN_LABEL_RE.finditer(folded):
+        digits = _PARTIAL_DIGITS_RE.match(page.text, label.end())
+        if digits is None:
+            continue
+        number = re.sub(r"\D", "", digits.group(1).translate(DIGIT_LOOKALIKES))
+        if PARTIAL_IIN_DIGITS <= len(number) < len(iin) and \
+                Levenshtein.distance(number, iin) == len(iin) - len(number):
+            found.append(number)
+    return found
 
 
 def _garbled_iin(number: FoundNumber) -> bool:
@@ -969,7 +996,8 @@ _REVIEW_REASON_CHECK = {
     "initials_only": "name", "fuzzy_name": "name", "patronymic_unverified": "name",
     "conflicting_mention": "name", "name_not_read": "name", "name_conflicts": "name", "initials_unconfirmed": "name",
     "surname_only": "name", "patronymic_unread": "name", "poor_reading": "readable",
-    "iin_misread": "iin", "iin_possibly_misread": "iin", "iin_unreadable": "iin", "iin_unattributed": "iin",
+    "iin_misread": "iin", "iin_possibly_misread": "iin", "iin_partly_read": "iin", "iin_unreadable": "iin",
+    "iin_unattributed": "iin",
 }
 POOR_READING_CONFIDENCE = 60.0  # mean OCR confidence under which a missing name may be a misreading
 CLEAR_READING_CONFIDENCE = 85.0  # above it, another person's name read where hers should be is no misreading
@@ -1062,6 +1090,8 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
         reasons.append("patronymic_unread")
     elif name.detail.get("uncorroborated"):
         reasons.append("fuzzy_name")
+    elif ErrorCode.NAME_NOT_FOUND.value in codes and iin.detail.get("partly_read"):
+        reasons.append("iin_partly_read")
     elif ErrorCode.NAME_NOT_FOUND.value in codes and _initials_unconfirmed(search):
         reasons.append("initials_unconfirmed")
     elif ErrorCode.NAME_NOT_FOUND.value in codes and other_person_named(search) is None:
@@ -1122,7 +1152,9 @@ def _confidence(verdict: bool, errors: list[dict[str, str]], readable: CheckResu
     elif name.detail.get("uncorroborated") or name.detail.get("patronymic_unread"):
         value = 0.6
     elif ErrorCode.NAME_NOT_FOUND.value in codes:
-        if _initials_unconfirmed(search):
+        if iin.detail.get("partly_read"):
+            value = 0.6
+        elif _initials_unconfirmed(search):
             value = 0.7
         elif other_person_named(search) is not None:
             value = 0.97
