@@ -78,6 +78,16 @@ def test_lookalike_substitutions_are_cheap_other_edits_hard():
     assert ocr_distance("нурлан", "нуржан").hard == 1
 
 
+def test_two_letters_read_as_one_are_one_soft_edit():
+    # Kazakh "ік" read as one "ж" (seen on photos and poor scans), "ы" read as "ьі" and back, "ю" as "іо"
+    assert ocr_distance(word_key("Серікұлы"), word_key("Сержулы")) == ocr_distance("серикулы", "сержулы")
+    assert ocr_distance("серикулы", "сержулы").cost == 1.0 and ocr_distance("серикулы", "сержулы").hard == 0
+    assert ocr_distance("мырзабек", "мьирзабек").hard == 0
+    assert ocr_distance("юлия", "иолия").hard == 0
+    # anything else in the letters' place is still two edits
+    assert ocr_distance("серикулы", "серкулы").hard == 1 and ocr_distance("серикулы", "сершулы").hard == 2
+
+
 @pytest.mark.parametrize("part,length,expected", [
     ("surname", 2, (0.5, 0)), ("surname", 3, (0.5, 0)), ("surname", 7, (1.0, 1)), ("surname", 9, (1.5, 1)),
     ("surname", 14, (2.0, 2)),

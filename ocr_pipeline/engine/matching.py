@@ -7,7 +7,8 @@ those letters (0→о, 3→з, 6→б, 1→и). Hyphenated line breaks are joine
 
 A name part matches a word with an OCR-weighted edit distance: a substitution between look-alike
 letters (и/н/п, л/д, ш/щ, е/с/о, в/б, ь/ы/б, к/х, г/т, з/э, а/э …), dropping or adding a soft sign, or
-doubling a letter costs 0.5; any other edit is "hard" and costs 1. Calibration (per expected form
+doubling a letter costs 0.5; two letters OCR reads as one (Kazakh "ік" as "ж", "ьі" as "ы", "іо" as
+"ю") or the reverse costs 1 but is no hard edit; any other edit is "hard" and costs 1. Calibration (per expected form
 length L, in the folded alphabet):
 
 =============  ======================  ===================  ======================
@@ -179,6 +180,11 @@ _LOOKALIKES = frozenset(
     frozenset((a, b)) for group in _LOOKALIKE_GROUPS for a in group for b in group if a != b
 )
 _SOFT_INSERTS = frozenset("ь")
+# Two letters OCR reads as one, folded (і+к as ж: "Сержұлы" for Серікұлы; ь+і as ы; і+о as ю), and
+# the same one letter read as the two: a soft edit of its own cost, not two hard ones.
+_MERGES = frozenset({("ик", "ж"), ("ьи", "ы"), ("ио", "ю")})
+_SPLITS = frozenset((single, pair) for pair, single in _MERGES)
+MERGE_COST = 1.0
 
 
 def ocr_confusable(a: str, b: str) -> bool:
@@ -211,12 +217,12 @@ def _indel_cost(s: str, i: int) -> tuple[float, int]:
 def ocr_distance(expected: str, found: str) -> Distance:
     """OCR-weighted edit distance between two folded strings (see the module docstring)."""
     n, m = len(expected), len(found)
-    previous = [Distance(0.0, 0)]
+    rows = [[Distance(0.0, 0)]]
     for j in range(m):
-        previous.append(previous[-1].plus(*_indel_cost(found, j)))
+        rows[0].append(rows[0][-1].plus(*_indel_cost(found, j)))
     for i in range(n):
         del_cost, del_hard = _indel_cost(expected, i)
-        current = [previous[0].plus(del_cost, del_hard)]
+        previous, current = rows[i], [rows[i][0].plus(del_cost, del_hard)]
         for j in range(m):
             a, b = expected[i], found[j]
             if a == b:
@@ -225,11 +231,14 @@ def ocr_distance(expected: str, found: str) -> Distance:
                 sub = previous[j].plus(0.5, 0)
             else:
                 sub = previous[j].plus(1.0, 1, substitution=True)
-            insert = current[j].plus(*_indel_cost(found, j))
-            delete = previous[j + 1].plus(del_cost, del_hard)
-            current.append(min(sub, insert, delete))
-        previous = current
-    return previous[m]
+            best = min(sub, current[j].plus(*_indel_cost(found, j)), previous[j + 1].plus(del_cost, del_hard))
+            if i and (expected[i - 1: i + 1], b) in _MERGES:  # two printed letters read as one
+                best = min(best, rows[i - 1][j].plus(MERGE_COST, 0))
+            if j and (a, found[j - 1: j + 1]) in _SPLITS:  # one printed letter read as two
+                best = min(best, previous[j - 1].plus(MERGE_COST, 0))
+            current.append(best)
+        rows.append(current)
+    return rows[n][m]
 
 
 # Per name part: (longest length, maximum cost, maximum hard edits) steps, then the cap for longer parts.
@@ -700,8 +709,8 @@ class NameMatcher:
 
     def _with_other_patronymic(self, miss: NameOccurrence, first_key: str, patronymic_key: str) -> NameOccurrence:
         """``miss`` names her first name with the patronymic ``patronymic_key``; ``other["near_hers"]``
-        when that patronymic is within ``NEAR_PATRONYMIC_EDITS`` of hers: OCR merges and splits letters
-        ("Сержкызы" for Серікқызы, "ік" read as one "ж"), so it may be hers damaged."""
+        when that patronymic is within ``NEAR_PATRONYMIC_EDITS`` of hers: OCR garbles letters in pairs
+        ("Сершкызы" for Серікқызы, "ік" read as one "ш"), so it may be hers damaged."""
         miss.other = {"first": first_key, "patronymic": patronymic_key}
         if self.patronymic is not None and any(
                 Levenshtein.distance(expected, patronymic_key, score_cutoff=NEAR_PATRONYMIC_EDITS)

@@ -481,8 +481,8 @@ def _maybe_hers_damaged(mention: NameOccurrence) -> bool:
     Its surname read only through letters OCR does not confuse: a pen stroke across the line ("Побова
     Дуйтрия ИЙьича" for Попова Дмитрия Ильича) damages every part of her name alike, so the first name
     that differs is no sure sign of another person (a relative's or a namesake's surname is read as well
-    as the line). Or its patronymic is a letter or two from hers (``other["near_hers"]``: "Сержкызы"
-    for Серікқызы), which one OCR merge makes as easily as a namesake's patronymic does.
+    as the line). Or its patronymic is a letter or two from hers (``other["near_hers"]``: "Сершкызы"
+    for Серікқызы), which one OCR slip makes as easily as a namesake's patronymic does.
     """
     other = mention.other or {}
     surname_damaged = bool(mention.parts.get("surname", {}).get("hard_edits")) and not other.get("other_gender")
