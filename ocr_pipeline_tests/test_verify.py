@@ -270,6 +270,29 @@ def test_namesake_with_other_iin_next_to_the_name_is_a_mismatch():
     assert verdict.checks["name"].matched  # the name itself is there
 
 
+
+def test_a_valid_iin_beside_her_exact_name_on_a_poor_photo_is_a_mismatch_for_review():
+    # one random misreading in eleven passes the checksum: on a blurred photo her IIN can come out as
+    # another valid number. A namesake's document reads the same: the reject stands, a person compares
+    photo = verify(order("Ивановой Марии Петровне", f" (ИИН {NAMESAKE_IIN})"), confidence=72.0)
+    assert photo.verdict is False and photo.error_codes == ["IIN_MISMATCH"]
+    assert photo.review_reasons == ["iin_possibly_misread"] and photo.confidence < 0.9
+    clear = verify(order("Ивановой Марии Петровне", f" (ИИН {NAMESAKE_IIN})"), confidence=91.0)
+    assert clear.review_required is False and clear.confidence >= 0.9
+
+
+def test_a_second_iin_after_her_own_is_not_hers_to_contradict():
+    # a person has one IIN: the spouse's line whose name OCR lost ("Супруга работника: <lost>, ИИН …")
+    # leaves a number her name, already followed by her own IIN, does not claim
+    certificate = ("СПРАВКА\nНастоящая справка подтверждает трудовую деятельность Ивановой Марии Петровны, "
+                   f"ИИН {IVANOVA_IIN}, в должности экономиста.\nСправка выдана для предоставления по месту "
+                   f"требования.\nИИН\n{NAMESAKE_IIN}, место работы — ТОО «Каспий Логистик».")
+    verdict = verify(certificate)
+    assert verdict.verdict is True and not verdict.review_required, verdict.errors
+    assert verdict.checks["iin"].detail["other_people_iins"][0]["owner"] == "other"
+    # without her own IIN before it, the number beside her name contradicts her
+    assert verify(certificate.replace(f"ИИН {IVANOVA_IIN}, ", "")).error_codes == ["IIN_MISMATCH"]
+
 def test_valid_iin_one_confusable_digit_away_is_a_mismatch_for_review():
     # the 11th digit has weight 11 in the checksum: 3 -> 8 there keeps the checksum valid (as twins'
     # consecutive serial numbers do), so this may be a misread or another person

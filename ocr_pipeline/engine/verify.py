@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from rapidfuzz.distance import Levenshtein
@@ -805,7 +806,8 @@ def _iin_check(pages: list[PreparedPage], applicant: Applicant, search: NameSear
         if own and hers_misread:
             ignored["invalid"] += 1  # another, worse reading of her IIN
             continue
-        owner = _owner(number, page, search, matcher, applicant_iin_present=bool(own))
+        owner = _owner(number, page, search, matcher, applicant_iin_present=bool(own),
+                       her_iins=[n for n, on_page, misread in own if on_page == page.number and not misread])
         entry = {"iin": mask_iin(number.number), "page": page.number, "owner": owner}
         if number.kind == "labelled":
             entry["unreadable"] = True
@@ -917,11 +919,14 @@ def _overlaps(a: FoundNumber, b: FoundNumber) -> bool:
 
 
 def _owner(number: FoundNumber, page: PreparedPage, search: NameSearch, matcher: NameMatcher,
-           applicant_iin_present: bool) -> str:
+           applicant_iin_present: bool, her_iins: Sequence[FoundNumber] = ()) -> str:
     """Whose valid IIN this is: 'applicant', 'other' (another person or a relation), 'employer' (an
     individual entrepreneur's IIN serving as the employer's BIN) or 'nobody'.
 
-    Mentions made only of her name's parts (torn apart by a two-column reading) count as hers."""
+    Mentions made only of her name's parts (torn apart by a two-column reading) count as hers. A person
+    has one IIN: a mention of hers with her own IIN (``her_iins``, exact, on this page) between it and
+    the number does not claim the number ("Жаксылыкова Серика, ИИН <hers>, … ИИН <another>": the
+    spouse's line whose name OCR lost)."""
     applicant_spans = [(o.start, o.end) for o in search.accepted if o.page == page.number]
     other_spans = []
     for span in find_person_mentions(page):
@@ -934,6 +939,9 @@ def _owner(number: FoundNumber, page: PreparedPage, search: NameSearch, matcher:
     candidates: list[tuple[float, str, tuple[int, int]]] = []
     for owner, spans in (("applicant", applicant_spans), ("other", other_spans)):
         for start, end in spans:
+            if owner == "applicant" and any(min(end, number.end) <= own.start and own.end <= max(start, number.start)
+                                            for own in her_iins):
+                continue  # her own IIN stands between her name and this number
             if end <= number.start:
                 gap = number.start - end
                 if gap <= ATTRIBUTION_BEFORE_CHARS:
@@ -1080,7 +1088,9 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
             reasons.append("iin_misread")
     elif ErrorCode.IIN_MISMATCH.value in codes:
         contradicting = iin.detail.get("contradicting", [])
-        if any(c.get("close_to_applicant_iin") for c in contradicting):
+        if any(c.get("close_to_applicant_iin") for c in contradicting) or (
+                _misread_beside_her_name(name, readable) and not any(c.get("against") or c.get("unreadable")
+                                                                     for c in contradicting)):
             reasons.append("iin_possibly_misread")
         if any(c.get("against") for c in contradicting):
             reasons.append("iin_unattributed")  # a stranger's IIN nobody's name claims decided it
@@ -1103,6 +1113,16 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
         elif ocr_confidence is not None and ocr_confidence < POOR_READING_CONFIDENCE:
             reasons.append("poor_reading")
     return reasons
+
+
+def _misread_beside_her_name(name: CheckResult, readable: CheckResult) -> bool:
+    """True when an IIN contradicting her exact full name was read on a reading that is not clear (mean OCR
+    confidence under ``CLEAR_READING_CONFIDENCE``): one random misreading in eleven passes the checksum,
+    so on a blurred photo her own IIN can come out as another valid one ("921027420022" for
+    931027480088). A namesake's document reads the same, so the reject stands and a person compares."""
+    confidence = readable.detail.get("mean_ocr_confidence")
+    return bool(name.matched and name.detail.get("exact") and confidence is not None
+                and confidence < CLEAR_READING_CONFIDENCE)
 
 
 def _ocr_factor(readable: CheckResult) -> float:
@@ -1148,7 +1168,7 @@ def _confidence(verdict: bool, errors: list[dict[str, str]], readable: CheckResu
         contradicting = iin.detail.get("contradicting", [])
         close = any(c.get("close_to_applicant_iin") for c in contradicting)
         value = 0.6 if close else 0.8 if any(c.get("against") or c.get("uncertain") for c in contradicting) \
-            else 0.96
+            else 0.7 if _misread_beside_her_name(name, readable) else 0.96
     elif name.detail.get("uncorroborated") or name.detail.get("patronymic_unread"):
         value = 0.6
     elif ErrorCode.NAME_NOT_FOUND.value in codes:
