@@ -1088,9 +1088,8 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
             reasons.append("iin_misread")
     elif ErrorCode.IIN_MISMATCH.value in codes:
         contradicting = iin.detail.get("contradicting", [])
-        if any(c.get("close_to_applicant_iin") for c in contradicting) or (
-                _misread_beside_her_name(name, readable) and not any(c.get("against") or c.get("unreadable")
-                                                                     for c in contradicting)):
+        if any(c.get("close_to_applicant_iin") for c in contradicting) or _misread_beside_her_name(
+                contradicting, name, readable):
             reasons.append("iin_possibly_misread")
         if any(c.get("against") for c in contradicting):
             reasons.append("iin_unattributed")  # a stranger's IIN nobody's name claims decided it
@@ -1115,14 +1114,16 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
     return reasons
 
 
-def _misread_beside_her_name(name: CheckResult, readable: CheckResult) -> bool:
-    """True when an IIN contradicting her exact full name was read on a reading that is not clear (mean OCR
+def _misread_beside_her_name(contradicting: list[dict[str, Any]], name: CheckResult, readable: CheckResult) -> bool:
+    """True when valid IINs contradict her exact full name on a reading that is not clear (mean OCR
     confidence under ``CLEAR_READING_CONFIDENCE``): one random misreading in eleven passes the checksum,
     so on a blurred photo her own IIN can come out as another valid one ("921027420022" for
-    931027480088). A namesake's document reads the same, so the reject stands and a person compares."""
+    931027480088). A namesake's document reads the same, so the reject stands and a person compares.
+    Numbers failing their checksum, or claimed by no name, have reasons of their own."""
     confidence = readable.detail.get("mean_ocr_confidence")
     return bool(name.matched and name.detail.get("exact") and confidence is not None
-                and confidence < CLEAR_READING_CONFIDENCE)
+                and confidence < CLEAR_READING_CONFIDENCE
+                and not any(c.get("against") or c.get("unreadable") for c in contradicting))
 
 
 def _ocr_factor(readable: CheckResult) -> float:
@@ -1168,7 +1169,7 @@ def _confidence(verdict: bool, errors: list[dict[str, str]], readable: CheckResu
         contradicting = iin.detail.get("contradicting", [])
         close = any(c.get("close_to_applicant_iin") for c in contradicting)
         value = 0.6 if close else 0.8 if any(c.get("against") or c.get("uncertain") for c in contradicting) \
-            else 0.7 if _misread_beside_her_name(name, readable) else 0.96
+            else 0.7 if _misread_beside_her_name(contradicting, name, readable) else 0.96
     elif name.detail.get("uncorroborated") or name.detail.get("patronymic_unread"):
         value = 0.6
     elif ErrorCode.NAME_NOT_FOUND.value in codes:
