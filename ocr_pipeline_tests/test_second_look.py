@@ -280,6 +280,18 @@ def test_the_gray_halo_left_by_blur_is_turned_to_paper():
     assert found["cores kept"] >= found["deblurred"] + 2, found
 
 
+def test_a_hard_photo_of_her_document_is_read_or_sent_to_a_person():
+    """Hard phone photos of her document: what no look reads (too few legible words, or the name not
+    found on a poor reading) is a reject a person looks at, never a reject decided without one."""
+    page = docgen.render_document("maternity_order", P["ivanova"], name_case="dat", seed=0, include_iin=False)
+    codes = set()
+    for seed in range(3):
+        verdict = verify_document(docgen.degrade(page, "photo_hard", seed), P["ivanova"].applicant())
+        assert verdict.verdict or verdict.review_reasons == ["poor_reading"], (seed, verdict.error_codes)
+        codes.update(verdict.error_codes)
+    assert "UNREADABLE_DOCUMENT" in codes  # the photos cover the case: one the engine cannot read at all
+
+
 def test_a_sharp_page_is_not_deconvolved():
     gray = cv2.cvtColor(np.asarray(engine_pages.render_page()), cv2.COLOR_RGB2GRAY)
     small = cv2.resize(gray, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)

@@ -524,6 +524,17 @@ def test_garbage_is_unreadable(text, confidence):
     assert verdict.verdict is False and verdict.error_codes == ["UNREADABLE_DOCUMENT"]
 
 
+def test_text_ocr_could_not_read_goes_to_a_person():
+    """Words on the page read at the confidence of noise (a hard phone photo a person reads without
+    effort) are a reject for review; a page with no text on it is asked again without a person."""
+    photo = verify(order("Ким Ольге Владимировне"), confidence=24.0)
+    assert photo.error_codes == ["UNREADABLE_DOCUMENT"] and photo.review_reasons == ["poor_reading"]
+    assert photo.checks["readable"].detail["review_reasons"] == ["poor_reading"]
+    nothing = verify("Ш ьЪ ..\n1l| ~ жщ хъ ... --- мм пп тт", confidence=22.0)
+    assert nothing.error_codes == ["UNREADABLE_DOCUMENT"] and not nothing.review_required
+    assert nothing.confidence > photo.confidence
+
+
 def test_no_pages_is_unreadable():
     assert verify("", pages=[]).error_codes == ["UNREADABLE_DOCUMENT"]
 
@@ -761,6 +772,17 @@ def test_a_lost_first_name_is_no_other_person():
     verdict = verify(order("Ивановой Петровне", footer="Генеральный директор П.С. Иванов"))
     assert verdict.error_codes == ["NAME_NOT_FOUND"] and verdict.review_reasons == ["surname_only"]
     assert verdict.confidence < 0.9
+
+
+def test_her_first_name_and_patronymic_without_a_surname_go_to_a_person():
+    """Her surname torn off at a line's end and read as specks: her first name and patronymic stand
+    alone. A common pair of given names is no proof, so the reject stands and a person looks; another
+    surname read beside them is another person's document."""
+    lost = verify(order("ББ)\nМарии Петровне"))
+    assert lost.error_codes == ["NAME_NOT_FOUND"] and lost.review_reasons == ["surname_unread"]
+    assert lost.checks["name"].snippet == "Марии Петровне" and lost.confidence < 0.9
+    other = verify(order("Сидоровой\nМарии Петровне"))
+    assert other.error_codes == ["NAME_NOT_FOUND"] and not other.review_required and other.confidence >= 0.9
 
 
 # ------------------------------------- initials beside a full mention that OCR left in doubt (issue #13)

@@ -518,13 +518,26 @@ class SurnameHit:
 
 
 @dataclass
+class GivenNamesHit:
+    """The applicant's first name and patronymic read exactly with no surname beside them: hers lost
+    (torn off at a line break, under a stroke) or unreadable, no other person's surname read there."""
+
+    page: int
+    start: int
+    end: int
+    found: str
+
+
+@dataclass
 class NameSearch:
-    """Every accepted mention of the applicant (best first), the rejected near misses, and every place
-    the applicant's surname was seen (``surname_hits``, exact ones first)."""
+    """Every accepted mention of the applicant (best first), the rejected near misses, every place
+    the applicant's surname was seen (``surname_hits``, exact ones first) and every place her first
+    name and patronymic stand without a surname (``given_names_hits``)."""
 
     accepted: list[NameOccurrence]
     near_misses: list[NameOccurrence]
     surname_hits: list[SurnameHit] = field(default_factory=list)
+    given_names_hits: list[GivenNamesHit] = field(default_factory=list)
 
     @property
     def best(self) -> Optional[NameOccurrence]:
@@ -549,13 +562,16 @@ class NameMatcher:
         accepted: list[NameOccurrence] = []
         misses: list[NameOccurrence] = []
         surnames: list[SurnameHit] = []
+        given_names: list[GivenNamesHit] = []
         for page in pages:
-            for occurrence in self.scan(page, surnames):
+            found = self.scan(page, surnames)
+            for occurrence in found:
                 (accepted if occurrence.accepted else misses).append(occurrence)
+            given_names.extend(self._given_names(page, found))
         accepted.sort(key=lambda o: (-o.score, o.page, o.start))
         misses.sort(key=lambda o: (-o.score, o.page, o.start))
         surnames.sort(key=lambda h: (h.cost, h.page, h.start))
-        return NameSearch(_dedupe(accepted), _dedupe(misses), surnames)
+        return NameSearch(_dedupe(accepted), _dedupe(misses), surnames, given_names)
 
     def scan(self, page: PreparedPage, surnames: Optional[list[SurnameHit]] = None) -> list[NameOccurrence]:
         """Every decided mention of the surname on one page; ``surnames`` receives every surname hit."""
@@ -592,6 +608,30 @@ class NameMatcher:
             elif not any(part.match_key(token.key) for part in parts):
                 return False
         return bool(words)
+
+    def _given_names(self, page: PreparedPage, mentions: list[NameOccurrence]) -> list[GivenNamesHit]:
+        """Her first name and patronymic, both read exactly, outside every mention of her surname, with
+        no capitalised word beside them that could be another person's surname ("…доятольност ББ)\n
+        Светланы Владимировны в должности": her surname lost at the line's end)."""
+        if self.patronymic is None:
+            return []
+        tokens = page.tokens
+        hits: list[GivenNamesHit] = []
+        for i, token in enumerate(tokens):
+            first = _capitalised(tokens, self.first.hit_at(tokens, i)) if token.is_word else None
+            if first is None or first.cost or not _close(tokens, first.last_token, first.last_token):
+                continue
+            patronymic = self.patronymic.hit_at(tokens, first.last_token)
+            if patronymic is None or patronymic.cost:
+                continue
+            start, end = token.start, tokens[patronymic.last_token - 1].end
+            if any(m.start < end and start < m.end for m in mentions):
+                continue
+            beside = [tokens[k] for k in (i - 1, patronymic.last_token) if 0 <= k < len(tokens)]
+            if any(t.capitalised and t.is_word and len(t.key) >= 3 and t.key not in _NOT_NAMES for t in beside):
+                continue
+            hits.append(GivenNamesHit(page.number, start, end, page.text[start:end]))
+        return hits
 
     # -- patterns
 

@@ -40,7 +40,7 @@ LOW_CONFIDENCE = 85.0  # a first reading below this mean confidence is a hard ph
 INCOMPLETE_READING = 0.85  # a first reading covering less of the page's letters than this dropped text
 UNSETTLED_REJECT_CONFIDENCE = 0.8  # at most, for "name not found" after a second look that found nothing
 # review reasons of a reject that say a reading saw something like her name: a person should look
-NAME_GLIMPSED_REASONS = frozenset({"initials_unconfirmed", "fuzzy_name", "patronymic_unread"})
+NAME_GLIMPSED_REASONS = frozenset({"initials_unconfirmed", "fuzzy_name", "patronymic_unread", "surname_unread"})
 ENGINE_STAGES = ("load", "preprocess", "ocr", "verify", "second_look")
 
 

@@ -440,7 +440,7 @@ def resolve_mentions(search: NameSearch) -> NameSearch:
     misses = sorted(search.near_misses + reassigned,
                     key=lambda o: (o.reason not in ("initials_of_other_person", "initials_unconfirmed"),
                                    -o.score, o.page, o.start))
-    return NameSearch(accepted, misses, search.surname_hits)
+    return NameSearch(accepted, misses, search.surname_hits, search.given_names_hits)
 
 
 def _abbreviates(short: NameOccurrence, full: NameOccurrence) -> bool:
@@ -650,6 +650,9 @@ def _name_check(search: NameSearch, forms) -> CheckResult:
                 detail["near_miss"]["near_hers"] = True
             return CheckResult(matched=False, score=miss.score, page=miss.page, snippet=_short(miss.found),
                                detail=detail)
+        if search.given_names_hits:
+            given = search.given_names_hits[0]
+            return CheckResult(matched=False, score=0.0, page=given.page, snippet=_short(given.found), detail=detail)
         return CheckResult(matched=False, score=0.0, detail=detail)
     expected = " ".join(p["form"] for name, p in best.parts.items() if "form" in p)
     detail = {
@@ -1003,7 +1006,7 @@ def _type_check(classification: Classification, settings: EngineSettings) -> Che
 _REVIEW_REASON_CHECK = {
     "initials_only": "name", "fuzzy_name": "name", "patronymic_unverified": "name",
     "conflicting_mention": "name", "name_not_read": "name", "name_conflicts": "name", "initials_unconfirmed": "name",
-    "surname_only": "name", "patronymic_unread": "name", "poor_reading": "readable",
+    "surname_only": "name", "surname_unread": "name", "patronymic_unread": "name", "poor_reading": "readable",
     "iin_misread": "iin", "iin_possibly_misread": "iin", "iin_partly_read": "iin", "iin_unreadable": "iin",
     "iin_unattributed": "iin",
 }
@@ -1012,8 +1015,8 @@ CLEAR_READING_CONFIDENCE = 85.0  # above it, another person's name read where he
 
 
 # reasons that say the name itself was not (fully) read: another reading may settle them
-NAME_READING_REASONS = frozenset({"name_not_read", "name_conflicts", "surname_only", "poor_reading",
-                                  "patronymic_unread"})
+NAME_READING_REASONS = frozenset({"name_not_read", "name_conflicts", "surname_only", "surname_unread",
+                                  "poor_reading", "patronymic_unread"})
 
 
 def settled(verdict: Verdict) -> bool:
@@ -1037,11 +1040,12 @@ def settled(verdict: Verdict) -> bool:
 
 def name_glimpsed(verdict: Verdict) -> bool:
     """True when the reading saw something of the applicant's name without accepting it: her surname
-    alone, a mention too damaged to be surely hers, initials in doubt. A reject that glimpsed nothing
-    of her (another person's document, no person at all) is as clear as its reading."""
+    alone, her first name and patronymic alone, a mention too damaged to be surely hers, initials in
+    doubt. A reject that glimpsed nothing of her (another person's document, no person at all) is as
+    clear as its reading."""
     name = verdict.checks.get("name")
     return name is not None and bool(name.snippet or name.detail.get("near_miss")
-                                     or "surname_only" in verdict.review_reasons)
+                                     or {"surname_only", "surname_unread"} & set(verdict.review_reasons))
 
 
 def review_reasons(verdict: Verdict) -> list[str]:
@@ -1056,8 +1060,9 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
     A bank staffs this queue, so a reason is raised only where the evidence can really be read both
     ways: the name is not corroborated by the applicant's IIN *and* is weak (initials alone, heavy OCR
     repairs, a patronymic the request cannot confirm, a namesake beside her), or the only evidence is
-    her IIN, or a reject rests on a poor reading or on an IIN one OCR digit from hers. A full name
-    without an IIN, a relative named in full, an unreadable upload are decided without a person.
+    her IIN, or a reject rests on a poor reading (text OCR could not read, a hard phone photo) or on an
+    IIN one OCR digit from hers. A full name without an IIN, a relative named in full, an upload with no
+    text on it are decided without a person.
     """
     reasons: list[str] = []
     codes = {e["code"] for e in errors}
@@ -1086,6 +1091,9 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
             reasons.append("iin_unreadable")  # an IIN printed there that no one can read: a namesake's?
         if iin.detail.get("digits_misread", 0) >= 2 and not name.detail.get("exact", False):
             reasons.append("iin_misread")
+    elif ErrorCode.UNREADABLE_DOCUMENT.value in codes:
+        if _text_unread(readable):
+            reasons.append("poor_reading")
     elif ErrorCode.IIN_MISMATCH.value in codes:
         contradicting = iin.detail.get("contradicting", [])
         if any(c.get("close_to_applicant_iin") for c in contradicting) or _misread_beside_her_name(
@@ -1109,9 +1117,17 @@ def _review(verdict: bool, errors: list[dict[str, str]], readable: CheckResult, 
             reasons.append("fuzzy_name")  # her name with a patronymic a letter or two from hers
         elif search.surname_hits:
             reasons.append("surname_only")
+        elif search.given_names_hits:
+            reasons.append("surname_unread")
         elif ocr_confidence is not None and ocr_confidence < POOR_READING_CONFIDENCE:
             reasons.append("poor_reading")
     return reasons
+
+
+def _text_unread(readable: CheckResult) -> bool:
+    """True when an unreadable page still holds text (``MIN_PLAUSIBLE_WORDS`` word-like readings): a
+    hard phone photo of a document a person reads without effort, not a blank page or a photo of nothing."""
+    return not readable.matched and readable.detail.get("plausible_words", 0) >= MIN_PLAUSIBLE_WORDS
 
 
 def _misread_beside_her_name(contradicting: list[dict[str, Any]], name: CheckResult, readable: CheckResult) -> bool:
@@ -1164,7 +1180,7 @@ def _confidence(verdict: bool, errors: list[dict[str, str]], readable: CheckResu
                     d["owner"] == "applicant" for d in iin.detail.get("doubtful_iins", []))):
                 value = min(value, 0.8)  # an IIN printed there that no one can read: a namesake's?
     elif ErrorCode.UNREADABLE_DOCUMENT.value in codes:
-        value = 0.95 if readable.detail["plausible_words"] < 3 else 0.85
+        value = 0.85 if _text_unread(readable) else 0.95
     elif ErrorCode.IIN_MISMATCH.value in codes:
         contradicting = iin.detail.get("contradicting", [])
         close = any(c.get("close_to_applicant_iin") for c in contradicting)
@@ -1179,7 +1195,7 @@ def _confidence(verdict: bool, errors: list[dict[str, str]], readable: CheckResu
             value = 0.7
         elif other_person_named(search) is not None:
             value = 0.97
-        elif search.surname_hits or search.near_misses:
+        elif search.surname_hits or search.near_misses or search.given_names_hits:
             value = 0.7
         else:
             value = 0.95
