@@ -217,3 +217,12 @@ def test_each_russian_u_may_be_a_kazakh_o_in_the_document():
     assert kazakh_spellings("Иванов") == []
     forms = name_forms("Тулегенова", "Алия", "", female=True)
     assert any(f.text == "Төлегеновой" and f.variant == "kazakh_spelling" for f in forms.surname)
+
+
+def test_a_russian_i_after_a_vowel_may_be_a_kazakh_yi_in_the_document():
+    """Russian paperwork writes the Kazakh "йы"/"йі" after a vowel as "и", and then an initial "Ы" as "И"."""
+    assert {"Ысмайылов", "Исмайылов"} <= set(kazakh_spellings("Исмаилов"))
+    assert "Нурпейісов" in kazakh_spellings("Нурпеисов")  # Нұрпейісов, folded
+    assert "Кайыров" in kazakh_spellings("Каиров")
+    forms = name_forms("Исмаилова", "Гульнара", "Болатқызы", female=True)
+    assert any(f.text == "Ысмайыловой" and f.variant == "kazakh_spelling" for f in forms.surname)

@@ -774,6 +774,17 @@ def test_a_lost_first_name_is_no_other_person():
     assert verdict.confidence < 0.9
 
 
+def test_her_kazakh_spelling_is_her_name():
+    """The request spells a Kazakh surname the Russian way (Исмаилова), the certificate the Kazakh way."""
+    ismailova = Applicant(IVANOVA_IIN, "Исмаилова", "Гульнара", "Болатқызы")
+    text = ("СПРАВКА\nЫсмайылова Гулнара Болаткызы, экономист, действительно работает в АО «Алтын Дала "
+            "Агро» с 24 октября 2019 года по настоящее время.")
+    verdict = verify(text, applicant=ismailova)
+    assert verdict.verdict is True and not verdict.review_required
+    other = verify(text.replace("Болаткызы", "Ерлановна"), applicant=ismailova)
+    assert other.error_codes == ["NAME_NOT_FOUND"] and other.confidence >= 0.9
+
+
 def test_her_first_name_and_patronymic_without_a_surname_go_to_a_person():
     """Her surname torn off at a line's end and read as specks: her first name and patronymic stand
     alone. A common pair of given names is no proof, so the reject stands and a person looks; another

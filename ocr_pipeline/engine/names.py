@@ -588,8 +588,27 @@ def kazakh_spellings(name: str) -> list[str]:
 
     Folding maps Kazakh letters to their usual Russian counterparts (ө→о, ұ/ү→у, ә→а …), but Russian
     paperwork also writes ө as "у" (Тулегенова for Төлегенова, Утеген for Өтеген, Кушербаев for
-    Көшербаев): each "у" of the request's spelling may be a document's ө.
+    Көшербаев): each "у" of the request's spelling may be a document's ө. It also writes the Kazakh
+    "йы"/"йі" after a vowel as "и" and, in such a name, an initial "Ы" as "И" (Исмаилов for Ысмайылов,
+    Нурпеисов for Нұрпейісов, Каиров for Қайыров).
     """
+    bases = [name] + _kazakh_y_spellings(name)
+    return bases[1:] + [spelling for base in bases for spelling in _kazakh_o_spellings(base)]
+
+
+def _kazakh_y_spellings(name: str) -> list[str]:
+    if not re.search(r"[аеёоуэюя]и", name):
+        return []
+    spellings = []
+    for vowel in ("ы", "і"):
+        spelt = re.sub(r"(?<=[аеёоуэюя])и", "й" + vowel, name)
+        spellings.append(spelt)
+        if spelt.startswith("И"):
+            spellings.append("Ы" + spelt[1:])
+    return spellings
+
+
+def _kazakh_o_spellings(name: str) -> list[str]:
     positions = [i for i, c in enumerate(name) if c in "уУ"][:_KAZAKH_VOWELS_SPELT_U]
     spellings = []
     for chosen in range(1, 2 ** len(positions)):
